@@ -1,0 +1,126 @@
+"""Front end: turns accepted input beats into slots (one per cycle) at the array's edge.
+
+A beat carries one activation column vector ``a[0..R-1]`` (plus a payload the dataflow carries along,
+e.g. the OS weight row) and the flags ``first``/``last`` (and WS ``tlast``). The front end holds the beat
+for ``L`` cycles and emits ``L`` slots:
+
+* parallel MAC: ``L = 1``; the slot carries ``a`` as is.
+* bit-serial MAC: ``L = p``, the run-time precision latched with the beat (``precision`` port, values
+  outside ``1..a_width`` are clamped into it). Each activation is first saturated to the ``p``-bit signed
+  range ``[-2^(p-1), 2^(p-1)-1]`` (what the golden model's bit-serial mode does), then shifted out LSB
+  first, one bit per slot; ``bit0`` marks bit 0 and ``msb`` bit ``p-1``.
+
+Transfer rules: ``ready`` (combinational) is high when the array advances and the front end is empty or
+emitting the final slot of its beat (so back-to-back beats leave no bubble). ``hold_last`` from the array
+delays the emission of a slot that carries ``last`` (output-stationary drain spacing); the held cycle is a
+bubble. When the array stalls (``en = 0``) nothing changes.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data
+
+from golden.config import ArrayConfig
+from .mac import family
+from .slot import CtlLayout
+
+
+class FrontEnd(Elaboratable):
+    def __init__(self, cfg: ArrayConfig, extra_shape=None):
+        self.cfg = cfg
+        R, aw = cfg.rows, cfg.a_width
+        self.bitserial = cfg.mac == "bitserial"
+        # --- beat side
+        self.en = Signal()                     # array advances this cycle
+        self.valid = Signal()
+        self.ready = Signal()
+        self.a = Signal(data.ArrayLayout(signed(aw), R))
+        self.first = Signal()
+        self.last = Signal()
+        self.tlast = Signal()
+        self.wsel = Signal()
+        self.extra = Signal(extra_shape) if extra_shape is not None else None
+        self.precision = Signal(range(aw + 1), init=aw)
+        self.hold_last = Signal()
+        # --- slot side (registers)
+        sym = family(cfg).symbol_shape(cfg)
+        self.slot_a = Signal(data.ArrayLayout(sym, R))
+        self.slot_ctl = Signal(CtlLayout)
+        self.slot_extra = Signal(extra_shape) if extra_shape is not None else None
+        self.accepted = Signal()               # a beat was taken this cycle (valid & ready)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, aw = cfg.rows, cfg.a_width
+
+        busy = Signal()
+        first = Signal()
+        last = Signal()
+        tlast = Signal()
+        wsel = Signal()
+        vals = Signal(data.ArrayLayout(signed(aw), R))   # held beat (bit-serial: shifted right per slot)
+        extra = Signal.like(self.extra) if self.extra is not None else None
+        pos = Signal(range(aw))
+        plen = Signal(range(aw + 1), init=aw)             # latched precision p
+
+        is_bit0 = Signal()
+        is_msb = Signal()
+        m.d.comb += [is_bit0.eq(pos == 0), is_msb.eq(pos == plen - 1 if self.bitserial else 1)]
+        emits_last = busy & last & is_msb
+        hold = emits_last & self.hold_last
+        finishing = busy & is_msb & ~hold
+        m.d.comb += [
+            self.ready.eq(self.en & (~busy | finishing)),
+            self.accepted.eq(self.valid & self.ready),
+        ]
+
+        # The slot currently presented (combinational view of the held beat).
+        slot_ctl = Signal(CtlLayout)
+        m.d.comb += [
+            slot_ctl.valid.eq(busy & ~hold),
+            slot_ctl.first.eq(first & is_bit0),
+            slot_ctl.last.eq(last & is_msb),
+            slot_ctl.bit0.eq(is_bit0),
+            slot_ctl.msb.eq(is_msb),
+            slot_ctl.wsel.eq(wsel),
+            slot_ctl.tlast.eq(tlast & is_msb),
+        ]
+        if self.bitserial:
+            slot_a = Cat(vals[i][0] for i in range(R))
+        else:
+            slot_a = vals
+        m.d.comb += [self.slot_ctl.eq(slot_ctl), self.slot_a.eq(slot_a)]
+        if extra is not None:
+            m.d.comb += self.slot_extra.eq(extra)
+
+        # Precision clamp and saturation of the incoming beat (bit-serial only).
+        p_in = Signal(range(aw + 1))
+        m.d.comb += p_in.eq(Mux(self.precision < 1, 1, Mux(self.precision > aw, aw, self.precision)))
+        sat = Signal(data.ArrayLayout(signed(aw), R))
+        if self.bitserial:
+            pm1 = Signal(range(aw))
+            hi = Signal(signed(aw + 1))
+            lo = Signal(signed(aw + 1))
+            m.d.comb += [pm1.eq(p_in - 1), hi.eq((Const(1, aw + 1) << pm1) - 1), lo.eq(-hi - 1)]
+            for i in range(R):
+                x = self.a[i]
+                m.d.comb += sat[i].eq(Mux(x > hi, hi, Mux(x < lo, lo, x)))
+        else:
+            m.d.comb += sat.eq(self.a)
+
+        with m.If(self.en):
+            with m.If(self.accepted):
+                m.d.sync += [busy.eq(1), pos.eq(0), vals.eq(sat), first.eq(self.first),
+                             last.eq(self.last), tlast.eq(self.tlast), wsel.eq(self.wsel),
+                             plen.eq(p_in if self.bitserial else aw)]
+                if extra is not None:
+                    m.d.sync += extra.eq(self.extra)
+            with m.Elif(finishing):
+                m.d.sync += busy.eq(0)
+            with m.Elif(busy & ~hold):
+                m.d.sync += pos.eq(pos + 1)
+                if self.bitserial:
+                    m.d.sync += [vals[i].eq(vals[i] >> 1) for i in range(R)]
+        return m

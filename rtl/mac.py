@@ -1,0 +1,210 @@
+"""MAC families behind one processing-element (PE) interface.
+
+A *MAC family* tells the systolic array three things:
+
+* :meth:`MacFamily.symbol_shape` -- what one activation *symbol* on the row wires is per cycle (the full
+  signed value for the parallel MAC, one bit for the bit-serial MAC);
+* :meth:`MacFamily.os_pe` -- the output-stationary PE: an accumulator fed one slot per cycle;
+* :meth:`MacFamily.ws_pe` / :meth:`MacFamily.ws_post` -- the weight-stationary PE (adds its per-cycle
+  contribution to the partial sum flowing down its column) and the per-column unit at the bottom of the
+  array that folds the per-cycle column sums of one product into a product sum.
+
+A multi-cycle MAC spreads one product over ``L`` slots (``bit0`` ... ``msb``, see :mod:`rtl.slot`); the
+array does not care how many, so a MAC whose cycles per product are bounded by a budget (the tMAC)
+plugs in the same way. All PEs are registered: their outputs change at the clock edge after the slot,
+and only when the array advances (``en``).
+
+OS PE ports (:class:`OsPE`): ``a`` (symbol), ``w`` (signed weight), ``ctl`` (slot control), ``en``
+(array advances) in; ``result`` / ``result_valid`` out, combinational: the finished dot product during
+the cycle that carries the ``last`` slot.
+
+WS PE ports (:class:`WsPE`): ``a``, ``w`` (the stationary weight), ``ctl``, ``psum_in`` in; ``psum_out``
+(combinational ``psum_in + contribution``; the array registers it) out.
+"""
+
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+from .slot import CtlLayout
+
+
+def os_pe_signature(cfg: ArrayConfig, symbol_shape) -> wiring.Signature:
+    return wiring.Signature({
+        "en": In(1),
+        "a": In(symbol_shape),
+        "w": In(signed(cfg.w_width)),
+        "ctl": In(CtlLayout),
+        "result": Out(signed(cfg.acc_width)),
+        "result_valid": Out(1),
+    })
+
+
+def ws_pe_signature(cfg: ArrayConfig, symbol_shape) -> wiring.Signature:
+    return wiring.Signature({
+        "a": In(symbol_shape),
+        "w": In(signed(cfg.w_width)),
+        "ctl": In(CtlLayout),
+        "psum_in": In(signed(cfg.acc_width)),
+        "psum_out": Out(signed(cfg.acc_width)),
+    })
+
+
+class ParallelOsPE(wiring.Component):
+    """Output-stationary parallel MAC: ``acc <- (first ? 0 : acc) + a * w`` once per valid slot.
+
+    Timing: one product per cycle; ``result`` is ``acc`` including the ``last`` slot's product,
+    combinational in that cycle. A cycle with ``en = 0`` changes nothing.
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        super().__init__(os_pe_signature(cfg, signed(cfg.a_width)))
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(signed(self.cfg.acc_width))
+        nxt = Signal(signed(self.cfg.acc_width))
+        m.d.comb += nxt.eq(Mux(self.ctl.first, 0, acc) + self.a * self.w)
+        with m.If(self.en & self.ctl.valid):
+            m.d.sync += acc.eq(nxt)
+        m.d.comb += [self.result.eq(nxt), self.result_valid.eq(self.ctl.valid & self.ctl.last)]
+        return m
+
+
+class BitSerialOsPE(wiring.Component):
+    """Output-stationary bit-serial MAC: the activation arrives LSB first, one bit per cycle.
+
+    Math (two's complement, precision ``p``): ``a * w = sum_{t<p-1} a_t w 2^t - a_{p-1} w 2^(p-1)``.
+    A shift register holds ``w * 2^t`` (loaded with ``w`` on ``bit0``, doubled every slot), so each
+    cycle needs only AND gates and one adder/subtractor: ``acc += a_t ? (msb ? -w2^t : w2^t) : 0``.
+    Timing: ``p`` cycles per product; ``result`` valid in the cycle of the ``last`` slot.
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        super().__init__(os_pe_signature(cfg, unsigned(1)))
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.cfg.acc_width
+        acc = Signal(signed(n))
+        wsh = Signal(signed(n))            # w * 2^t for the current bit position t
+        cur = Signal(signed(n))
+        term = Signal(signed(n))
+        nxt = Signal(signed(n))
+        m.d.comb += [
+            cur.eq(Mux(self.ctl.bit0, self.w, wsh)),
+            term.eq(Mux(self.a, Mux(self.ctl.msb, -cur, cur), 0)),
+            nxt.eq(Mux(self.ctl.first, 0, acc) + term),
+            self.result.eq(nxt),
+            self.result_valid.eq(self.ctl.valid & self.ctl.last),
+        ]
+        with m.If(self.en & self.ctl.valid):
+            m.d.sync += [acc.eq(nxt), wsh.eq(cur << 1)]
+        return m
+
+
+class ParallelWsPE(wiring.Component):
+    """Weight-stationary parallel MAC: ``psum_out = psum_in + a * w`` (combinational)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        super().__init__(ws_pe_signature(cfg, signed(cfg.a_width)))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.psum_out.eq(self.psum_in + Mux(self.ctl.valid, self.a * self.w, 0))
+        return m
+
+
+class BitSerialWsPE(wiring.Component):
+    """Weight-stationary bit-serial MAC: ``psum_out = psum_in + (a_t ? w : 0)``: AND gates and an
+    adder. The column's sum of one bit position is weighted by ``+-2^t`` once per column, in
+    :class:`BitSerialWsPost`."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        super().__init__(ws_pe_signature(cfg, unsigned(1)))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.psum_out.eq(self.psum_in + Mux(self.ctl.valid & self.a, self.w, 0))
+        return m
+
+
+class WsPost(Elaboratable):
+    """Bottom-of-column unit (WS): turns per-slot column sums into one product sum per activation row.
+
+    Ports: ``en``, ``s`` (column sum of this slot), ``ctl`` in; ``y``, ``ctl_out`` out, registered
+    (one cycle latency); ``ctl_out.valid`` is set once per product (on the ``msb`` slot).
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        self.en = Signal()
+        self.s = Signal(signed(cfg.acc_width))
+        self.ctl = Signal(CtlLayout)
+        self.y = Signal(signed(cfg.acc_width))
+        self.ctl_out = Signal(CtlLayout)
+
+
+class ParallelWsPost(WsPost):
+    """Parallel MAC: every slot is a whole product; a register."""
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += [self.y.eq(self.s), self.ctl_out.eq(self.ctl)]
+        return m
+
+
+class BitSerialWsPost(WsPost):
+    """Bit-serial MAC: ``P = sum_t (t == p-1 ? -1 : 1) * s_t * 2^t`` over the slots ``bit0`` .. ``msb``
+    of one product; emits ``P`` (registered) on the ``msb`` slot. One shifter per column, not per PE."""
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.cfg.acc_width
+        part = Signal(signed(n))
+        pos = Signal(range(self.cfg.a_width))
+        sh = Signal(signed(n))
+        nxt = Signal(signed(n))
+        m.d.comb += [
+            sh.eq(self.s << Mux(self.ctl.bit0, 0, pos)),
+            nxt.eq(Mux(self.ctl.bit0, 0, part) + Mux(self.ctl.msb, -sh, sh)),
+        ]
+        first = Signal()     # ``first`` rides on the bit0 slot; the product leaves on the msb slot
+        with m.If(self.en):
+            m.d.sync += [self.ctl_out.eq(self.ctl), self.ctl_out.valid.eq(self.ctl.valid & self.ctl.msb),
+                         self.ctl_out.first.eq(Mux(self.ctl.bit0, self.ctl.first, first)),
+                         self.y.eq(nxt)]
+            with m.If(self.ctl.valid):
+                m.d.sync += [part.eq(nxt), pos.eq(Mux(self.ctl.bit0, 1, pos + 1))]
+                with m.If(self.ctl.bit0):
+                    m.d.sync += first.eq(self.ctl.first)
+        return m
+
+
+class MacFamily:
+    """Factory for one MAC kind's pieces (see the module docstring)."""
+
+    def __init__(self, symbol_shape, os_pe, ws_pe, ws_post):
+        self._symbol_shape = symbol_shape
+        self.os_pe, self.ws_pe, self.ws_post = os_pe, ws_pe, ws_post
+
+    def symbol_shape(self, cfg: ArrayConfig):
+        return self._symbol_shape(cfg)
+
+
+FAMILIES = {
+    "parallel": MacFamily(lambda cfg: signed(cfg.a_width), ParallelOsPE, ParallelWsPE, ParallelWsPost),
+    "bitserial": MacFamily(lambda cfg: unsigned(1), BitSerialOsPE, BitSerialWsPE, BitSerialWsPost),
+}
+
+
+def family(cfg: ArrayConfig) -> MacFamily:
+    return FAMILIES[cfg.mac]

@@ -1,0 +1,150 @@
+"""Output-stationary (OS) systolic array: ``Y[R x C] = A[R x K] @ W[K x C]`` per tile.
+
+Dataflow. PE ``(i, j)`` owns ``Y[i][j]``. Step ``k`` delivers the column ``A[:, k]`` (one value per
+row, entering at the left edge) and the row ``W[k, :]`` (one value per column, entering at the top
+edge); the array skews row ``i`` by ``i`` cycles and column ``j`` by ``j`` cycles, so both operands of
+step ``k`` meet in PE ``(i, j)`` ``i + j`` cycles after the front end emits them, travelling one hop per
+cycle with their control bits (:mod:`rtl.slot`). The ``first`` slot of a tile restarts each
+accumulator, so consecutive tiles need no reset and no bubble.
+
+Drain. When PE ``(i, j)`` sees the ``last`` slot it drops its result into a per-column drain chain of
+``2R`` registers at position ``2i`` (two registers per row hop). Results then move one position per
+cycle towards the bottom; because PE ``i`` finishes one cycle after PE ``i - 1`` and inserts two
+positions further down, results never collide and leave the bottom of each column in consecutive
+cycles. Logical row ``r`` is wired to physical row ``R-1-r`` so rows leave in order ``0 .. R-1``. A
+de-skew line of ``C-1-j`` registers on column ``j`` aligns the columns: the output stream carries one
+full row ``Y[r, 0..C-1]`` per beat, ``last`` on row ``R-1``.
+
+Timing (advancing cycles, parallel MAC ``L = 1``, bit-serial ``L = p``). Let the front end present the
+tile's final slot in cycle ``E``; output row ``r`` is presented in cycle ``E + R + C + 1 + r``. A tile's
+final slot may follow the previous tile's by no less than ``R`` cycles (drain bandwidth is one row per
+cycle), so back-to-back tiles take ``max(K * L, R)`` cycles each; the front end inserts the bubbles.
+See :func:`golden.cycles.os_job_cycles` for the exact job model.
+
+Stall. The array advances (``en``) unless the output holds a beat that is not taken
+(``o.valid & ~o.ready``): a stall freezes every register, so nothing is lost or reordered.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+from .delay import delayed
+from .frontend import FrontEnd
+from .mac import family
+from .slot import CtlLayout
+
+
+def os_in_layout(cfg: ArrayConfig) -> data.StructLayout:
+    return data.StructLayout({
+        "a": data.ArrayLayout(signed(cfg.a_width), cfg.rows),
+        "w": data.ArrayLayout(signed(cfg.w_width), cfg.cols),
+        "first": 1,
+        "last": 1,
+    })
+
+
+def out_layout(cfg: ArrayConfig) -> data.StructLayout:
+    return data.StructLayout({"y": data.ArrayLayout(signed(cfg.acc_width), cfg.cols), "last": 1})
+
+
+class OsArray(wiring.Component):
+    """OS array top. Ports: ``s`` (input stream: ``a`` column, ``w`` row, ``first``, ``last`` of a tile),
+    ``o`` (output stream: one result row ``y`` per beat, ``last`` on the tile's final row) and, for the
+    bit-serial MAC, ``precision`` (run-time activation precision, latched per input beat)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        assert cfg.dataflow == "os"
+        self.cfg = cfg
+        members = {
+            "s": In(stream.Signature(os_in_layout(cfg))),
+            "o": Out(stream.Signature(out_layout(cfg))),
+        }
+        if cfg.mac == "bitserial":
+            members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, C, n = cfg.rows, cfg.cols, cfg.acc_width
+        fam = family(cfg)
+
+        en = Signal()
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+
+        # ---- front end: one input beat -> L slots; enforces the drain spacing of R cycles.
+        fe = m.submodules.frontend = FrontEnd(cfg, extra_shape=data.ArrayLayout(signed(cfg.w_width), C))
+        since_last = Signal(range(R + 1), init=R)
+        m.d.comb += [
+            fe.en.eq(en),
+            fe.valid.eq(self.s.valid),
+            self.s.ready.eq(fe.ready),
+            fe.a.eq(self.s.payload.a),
+            fe.extra.eq(self.s.payload.w),
+            fe.first.eq(self.s.payload.first),
+            fe.last.eq(self.s.payload.last),
+            fe.hold_last.eq(since_last < R),
+        ]
+        if cfg.mac == "bitserial":
+            m.d.comb += fe.precision.eq(self.precision)
+        with m.If(en):
+            with m.If(fe.slot_ctl.valid & fe.slot_ctl.last):
+                m.d.sync += since_last.eq(1)
+            with m.Elif(since_last < R):
+                m.d.sync += since_last.eq(since_last + 1)
+
+        # ---- operand pipelines. Physical row i carries logical row R-1-i.
+        sym = fam.symbol_shape(cfg)
+        ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
+        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
+        rw = [[Signal(signed(cfg.w_width), name=f"w_{i}_{j}") for j in range(C)] for i in range(R)]
+        with m.If(en):
+            for i in range(R):
+                a_edge = delayed(m, fe.slot_a[R - 1 - i], i, en, f"askew{i}")
+                c_edge = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
+                m.d.sync += [ra[i][0].eq(a_edge), rc[i][0].eq(c_edge)]
+                for j in range(1, C):
+                    m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
+            for j in range(C):
+                w_edge = delayed(m, fe.slot_extra[j], j, en, f"wskew{j}")
+                m.d.sync += rw[0][j].eq(w_edge)
+                for i in range(1, R):
+                    m.d.sync += rw[i][j].eq(rw[i - 1][j])
+
+        # ---- PEs and per-column drain chains (2R positions; PE row i inserts at position 2i).
+        out_cols = []
+        for j in range(C):
+            chain = [Signal(signed(n), name=f"d_{j}_{p}") for p in range(2 * R)]
+            chain_v = [Signal(name=f"dv_{j}_{p}") for p in range(2 * R)]
+            for i in range(R):
+                pe = fam.os_pe(cfg)
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += [pe.en.eq(en), pe.a.eq(ra[i][j]), pe.w.eq(rw[i][j]), pe.ctl.eq(rc[i][j])]
+                result = pe.result
+                if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j):
+                    result = pe.result ^ cfg.fault.mask   # test-only fault (see golden.config.Fault)
+                with m.If(en):
+                    p = 2 * i
+                    with m.If(pe.result_valid):
+                        m.d.sync += [chain[p].eq(result), chain_v[p].eq(1)]
+                    with m.Else():
+                        m.d.sync += [chain[p].eq(chain[p - 1] if p else 0),
+                                     chain_v[p].eq(chain_v[p - 1] if p else 0)]
+                    m.d.sync += [chain[p + 1].eq(chain[p]), chain_v[p + 1].eq(chain_v[p])]
+            y = delayed(m, chain[-1], C - 1 - j, en, f"dskew{j}")
+            v = delayed(m, chain_v[-1], C - 1 - j, en, f"dskewv{j}")
+            out_cols.append((y, v))
+
+        # ---- output: one row per beat; count rows to mark the tile's last one.
+        row = Signal(range(R))
+        m.d.comb += self.o.valid.eq(out_cols[0][1])
+        for j, (y, _) in enumerate(out_cols):
+            m.d.comb += self.o.payload.y[j].eq(y)
+        m.d.comb += self.o.payload.last.eq(row == R - 1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += row.eq(Mux(row == R - 1, 0, row + 1))
+        return m

@@ -1,0 +1,211 @@
+"""Weight-stationary (WS) systolic array with double-buffered weights and an output accumulator.
+
+Math. A *weight tile* is ``W[k0:k0+R, n0:n0+C]`` (PE ``(i, j)`` holds ``W[k0+i][n0+j]``). Each input
+beat is one activation row ``X[m, k0:k0+R]``; the array computes ``y[m, :] = X[m, k0:k0+R] @ W_tile`` and
+adds it into row ``m`` of an on-chip accumulator of ``max_m`` rows x ``C`` columns:
+``acc[m] <- (first ? 0 : acc[m]) + y[m]``. With ``last`` set the sum also leaves on the output stream.
+A GEMM with ``K > R`` is a sequence of weight tiles over the same ``m`` rows (``first`` on the first
+K-chunk, ``last`` on the final one); ``m`` counts beats since the previous ``tlast``.
+
+Dataflow. Activation ``X[m, i]`` enters row ``i`` skewed by ``i`` cycles and moves right one PE per
+cycle; partial sums move down one PE per cycle, so PE ``(i, j)`` adds its contribution ``i + j`` cycles
+after the slot left the front end. The bottom of column ``j`` (a :class:`~rtl.mac.WsPost` unit folds
+the slots of one bit-serial product), a de-skew line of ``C-1-j`` registers, then one read-modify-write
+of the accumulator memory (``amaranth.lib.memory``, synchronous read port transparent to the write
+port, address prefetched one cycle ahead).
+
+Weights. Stream ``w`` carries one weight row ``W[k0+r, n0:n0+C]`` per beat, ``R`` beats per tile, into
+the buffer that is not being computed with; each slot carries the buffer index (``wsel``) with it, so
+every PE switches buffers exactly when the new tile's first activation reaches it. A buffer accepts
+weights only when it is empty and ``p + R + C - 2`` cycles have passed since the ``tlast`` beat of the
+tile that used it was accepted (its last slot has then left every PE). Loading the next tile overlaps
+the current tile's compute; activations of a tile wait until its ``R`` weight rows are in.
+
+Timing (advancing cycles). An activation beat accepted in cycle ``t`` presents its first slot in
+``t + 1``; the product sum of a beat whose last slot is presented in cycle ``E`` leaves on ``o`` in
+cycle ``E + R + C + 2``. Steady state: one beat per ``L`` cycles (``L = 1`` parallel, ``p`` bit-serial).
+See :func:`golden.cycles.ws_job_cycles` for the exact job model.
+
+Stall. Everything advances unless the output holds a beat that is not taken (``o.valid & ~o.ready``).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import ArrayConfig
+from .delay import delayed
+from .frontend import FrontEnd
+from .mac import family
+from .os_array import out_layout
+from .slot import CtlLayout
+
+
+def ws_act_layout(cfg: ArrayConfig) -> data.StructLayout:
+    return data.StructLayout({
+        "a": data.ArrayLayout(signed(cfg.a_width), cfg.rows),
+        "first": 1,
+        "last": 1,
+        "tlast": 1,
+    })
+
+
+def ws_weight_layout(cfg: ArrayConfig) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(cfg.w_width), cfg.cols)
+
+
+class WsArray(wiring.Component):
+    """WS array top. Ports: ``w`` (weight rows), ``s`` (activation rows with ``first``/``last``/``tlast``),
+    ``o`` (result rows, ``last`` on the row that carries ``tlast``) and, bit-serial only, ``precision``."""
+
+    def __init__(self, cfg: ArrayConfig):
+        assert cfg.dataflow == "ws"
+        self.cfg = cfg
+        members = {
+            "w": In(stream.Signature(ws_weight_layout(cfg))),
+            "s": In(stream.Signature(ws_act_layout(cfg))),
+            "o": Out(stream.Signature(out_layout(cfg))),
+        }
+        if cfg.mac == "bitserial":
+            members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, C, n = cfg.rows, cfg.cols, cfg.acc_width
+        fam = family(cfg)
+
+        en = Signal()
+        o_valid = Signal()
+        m.d.comb += en.eq(~o_valid | self.o.ready)
+
+        # ---- weight double buffer: wb[b][i][j]
+        wb = [[[Signal(signed(cfg.w_width), name=f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)]
+              for b in range(2)]
+        full = [Signal(name=f"full{b}") for b in range(2)]
+        release = cfg.a_width + R + C  # upper bound of p + R + C - 2, sizes the counters
+        busy = [Signal(range(release + 1), name=f"busy{b}") for b in range(2)]
+        lb = Signal()            # buffer being loaded
+        cb = Signal()            # buffer being computed with (next accepted activation beat)
+        wrow = Signal(range(R))
+        load_ok = Signal()
+        m.d.comb += [
+            load_ok.eq(Mux(lb, ~full[1] & (busy[1] == 0), ~full[0] & (busy[0] == 0))),
+            self.w.ready.eq(en & load_ok),
+        ]
+        w_take = self.w.valid & self.w.ready
+        with m.If(w_take):
+            for b in range(2):
+                for i in range(R):
+                    with m.If((lb == b) & (wrow == i)):
+                        m.d.sync += [wb[b][i][j].eq(self.w.payload[j]) for j in range(C)]
+            with m.If(wrow == R - 1):
+                m.d.sync += [wrow.eq(0), lb.eq(~lb)]
+            with m.Else():
+                m.d.sync += wrow.eq(wrow + 1)
+
+        # ---- front end (activations)
+        fe = m.submodules.frontend = FrontEnd(cfg)
+        cb_full = Signal()
+        m.d.comb += [
+            cb_full.eq(Mux(cb, full[1], full[0])),
+            fe.en.eq(en),
+            fe.valid.eq(self.s.valid & cb_full),
+            self.s.ready.eq(fe.ready & cb_full),
+            fe.a.eq(self.s.payload.a),
+            fe.first.eq(self.s.payload.first),
+            fe.last.eq(self.s.payload.last),
+            fe.tlast.eq(self.s.payload.tlast),
+            fe.wsel.eq(cb),
+        ]
+        p_now = cfg.a_width
+        if cfg.mac == "bitserial":
+            m.d.comb += fe.precision.eq(self.precision)
+            pcl = Signal(range(cfg.a_width + 1))
+            m.d.comb += pcl.eq(Mux(self.precision < 1, 1,
+                                   Mux(self.precision > cfg.a_width, cfg.a_width, self.precision)))
+            p_now = pcl
+        else:
+            p_now = 1
+        s_take = fe.accepted
+        t_take = s_take & self.s.payload.tlast
+        for b in range(2):
+            with m.If(en):
+                with m.If(t_take & (cb == b)):
+                    m.d.sync += busy[b].eq(p_now + R + C - 2)
+                with m.Elif(busy[b] != 0):
+                    m.d.sync += busy[b].eq(busy[b] - 1)
+            # full: set when the R-th row is written, cleared when the tile's tlast beat is accepted
+            with m.If(w_take & (wrow == R - 1) & (lb == b)):
+                m.d.sync += full[b].eq(1)
+            with m.Elif(t_take & (cb == b)):
+                m.d.sync += full[b].eq(0)
+        with m.If(t_take):
+            m.d.sync += cb.eq(~cb)
+
+        # ---- operand pipelines
+        sym = fam.symbol_shape(cfg)
+        ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
+        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
+        rp = [[Signal(signed(n), name=f"p_{i}_{j}") for j in range(C)] for i in range(R)]
+        with m.If(en):
+            for i in range(R):
+                m.d.sync += [ra[i][0].eq(delayed(m, fe.slot_a[i], i, en, f"askew{i}")),
+                             rc[i][0].eq(delayed(m, fe.slot_ctl, i, en, f"cskew{i}"))]
+                for j in range(1, C):
+                    m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
+
+        # ---- PEs, column post units, de-skew
+        cols = []
+        for j in range(C):
+            for i in range(R):
+                pe = fam.ws_pe(cfg)
+                m.submodules[f"pe_{i}_{j}"] = pe
+                ctl = rc[i][j]
+                m.d.comb += [pe.a.eq(ra[i][j]), pe.ctl.eq(ctl),
+                             pe.w.eq(Mux(ctl.wsel, wb[1][i][j], wb[0][i][j])),
+                             pe.psum_in.eq(rp[i - 1][j] if i else 0)]
+                psum = pe.psum_out
+                if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (i, j):
+                    psum = Mux(ctl.valid, pe.psum_out ^ cfg.fault.mask, pe.psum_out)  # test-only
+                with m.If(en):
+                    m.d.sync += rp[i][j].eq(psum)
+            bot_ctl = Signal(CtlLayout, name=f"botc_{j}")
+            with m.If(en):
+                m.d.sync += bot_ctl.eq(rc[R - 1][j])
+            post = fam.ws_post(cfg)
+            m.submodules[f"post_{j}"] = post
+            m.d.comb += [post.en.eq(en), post.s.eq(rp[R - 1][j]), post.ctl.eq(bot_ctl)]
+            y = delayed(m, post.y, C - 1 - j, en, f"dskew{j}")
+            c = delayed(m, post.ctl_out, C - 1 - j, en, f"dskewc{j}")
+            cols.append((y, c))
+
+        # ---- accumulator: acc[mrow] <- (first ? 0 : acc[mrow]) + y ; emit on last
+        xc = cols[0][1]
+        xv = xc.valid
+        row_shape = data.ArrayLayout(signed(n), C)
+        mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=cfg.max_m, init=[])
+        wp = mem.write_port()
+        rd = mem.read_port(transparent_for=(wp,))
+        mrow = Signal(range(cfg.max_m))
+        m_next = Signal(range(cfg.max_m))
+        with m.If(xv & xc.tlast):
+            m.d.comb += m_next.eq(0)
+        with m.Elif(xv):
+            m.d.comb += m_next.eq(Mux(mrow == cfg.max_m - 1, 0, mrow + 1))
+        with m.Else():
+            m.d.comb += m_next.eq(mrow)
+        m.d.comb += [rd.addr.eq(m_next), rd.en.eq(en)]
+        new = Signal(row_shape)
+        for j, (y, _) in enumerate(cols):
+            m.d.comb += new[j].eq(Mux(xc.first, 0, rd.data[j]) + y)
+        m.d.comb += [wp.addr.eq(mrow), wp.data.eq(new), wp.en.eq(en & xv)]
+        o_last = Signal()
+        o_data = Signal(row_shape)
+        with m.If(en):
+            m.d.sync += [mrow.eq(m_next), o_valid.eq(xv & xc.last), o_data.eq(new), o_last.eq(xc.tlast)]
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.y.eq(o_data), self.o.payload.last.eq(o_last)]
+        return m

