@@ -115,19 +115,12 @@ class ArrayConfig:
         _check_int("w_width", self.w_width, *WIDTH_RANGE)
         _check_int("max_k", self.max_k, *MAX_K_RANGE)
         _check_int("max_m", self.max_m, *MAX_M_RANGE)
+        # With the ranges above the minimum is at most bitlen(2^20 * 2^30) + 1 = 52 <= ACC_WIDTH_MAX.
         lo = min_acc_width(self.a_width, self.w_width, self.max_k)
         if self.acc_width is None:
             object.__setattr__(self, "acc_width", lo)
         else:
-            if lo > ACC_WIDTH_MAX:
-                raise ValueError(
-                    f"max_k={self.max_k} with a_width={self.a_width}, w_width={self.w_width} needs a "
-                    f"{lo}-bit accumulator, more than the {ACC_WIDTH_MAX} supported: lower max_k")
             _check_int("acc_width", self.acc_width, lo, ACC_WIDTH_MAX)
-        if self.acc_width > ACC_WIDTH_MAX:
-            raise ValueError(
-                f"max_k={self.max_k} with a_width={self.a_width}, w_width={self.w_width} needs a "
-                f"{self.acc_width}-bit accumulator, more than the {ACC_WIDTH_MAX} supported: lower max_k")
         if self.fault is not None:
             if not isinstance(self.fault, Fault):
                 raise ValueError(f"fault must be a Fault(row, col, mask) or None, got {self.fault!r}")

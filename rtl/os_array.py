@@ -140,7 +140,7 @@ class OsArray(wiring.Component):
             out_cols.append((y, v))
 
         # ---- output: one row per beat; count rows to mark the tile's last one.
-        row = Signal(range(R))
+        row = Signal(range(max(R, 2)))
         m.d.comb += self.o.valid.eq(out_cols[0][1])
         for j, (y, _) in enumerate(out_cols):
             m.d.comb += self.o.payload.y[j].eq(y)

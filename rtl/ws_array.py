@@ -90,7 +90,7 @@ class WsArray(wiring.Component):
         busy = [Signal(range(release + 1), name=f"busy{b}") for b in range(2)]
         lb = Signal()            # buffer being loaded
         cb = Signal()            # buffer being computed with (next accepted activation beat)
-        wrow = Signal(range(R))
+        wrow = Signal(range(max(R, 2)))
         load_ok = Signal()
         m.d.comb += [
             load_ok.eq(Mux(lb, ~full[1] & (busy[1] == 0), ~full[0] & (busy[0] == 0))),
@@ -121,8 +121,7 @@ class WsArray(wiring.Component):
             fe.tlast.eq(self.s.payload.tlast),
             fe.wsel.eq(cb),
         ]
-        p_now = cfg.a_width
-        if cfg.mac == "bitserial":
+        if cfg.mac == "bitserial":     # p of the beat being accepted (the front end clamps the same way)
             m.d.comb += fe.precision.eq(self.precision)
             pcl = Signal(range(cfg.a_width + 1))
             m.d.comb += pcl.eq(Mux(self.precision < 1, 1,
@@ -190,8 +189,8 @@ class WsArray(wiring.Component):
         mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=cfg.max_m, init=[])
         wp = mem.write_port()
         rd = mem.read_port(transparent_for=(wp,))
-        mrow = Signal(range(cfg.max_m))
-        m_next = Signal(range(cfg.max_m))
+        mrow = Signal(range(max(cfg.max_m, 2)))
+        m_next = Signal(range(max(cfg.max_m, 2)))
         with m.If(xv & xc.tlast):
             m.d.comb += m_next.eq(0)
         with m.Elif(xv):

@@ -3,8 +3,8 @@
 Fake quantization reproduces the integer datapath of :mod:`golden.mlp` in floating point:
 
 * weights:     ``W_q = s_w * Q(W)`` with ``Q(W) = round(clip(W, -L_w, L_w) / s_w)`` (lecture quantizer,
-  ``L_w`` per output channel for hidden layers, per tensor for the final layer, calibrated from ``W``
-  itself at every step); with TQ, ``Q(W)`` is ``w_bits``-bit and then gets the group budget ``(g, k)``
+  ``L_w`` per output channel for hidden layers, per tensor for the final layer, re-calibrated from ``W``
+  at the start of every QAT epoch; a channel range is floored at 2^-16 of the layer's largest); with TQ, ``Q(W)`` is ``w_bits``-bit and then gets the group budget ``(g, k)``
   along ``C_in`` (:func:`golden.terms.group_budget`).
 * activations: ``x_q = s_a * round(clip(x, -L_a, L_a) / s_a)`` at every layer input; the network input
   has the fixed range ``L_in = 1`` (pixels / pixel_max), hidden ranges ``L_a`` are calibrated on the
@@ -56,11 +56,21 @@ class WeightQuant:
 
     def __init__(self, bits: int, channel_axis: int | None, calib: str, n_grid: int, tq: TQConfig | None):
         self.bits, self.channel_axis, self.calib, self.n_grid, self.tq = bits, channel_axis, calib, n_grid, tq
+        self.L = None  # frozen range (set by recalibrate); None: calibrate from W on every call
         self._mask = None
+
+    def calibrate(self, W: np.ndarray) -> np.ndarray:
+        L = calibrate(W, self.bits, self.calib, self.channel_axis, n_grid=self.n_grid)
+        # A channel whose weights decayed to ~0 (dead ReLU unit) would get a tiny scale and a bias that
+        # overflows int32 after b / (s_in s_w); floor its range at 2^-16 of the layer's largest range.
+        return np.maximum(L, np.max(L) * 2.0**-16)
+
+    def recalibrate(self, W: np.ndarray) -> None:
+        self.L = self.calibrate(W)
 
     def quantize(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(W_int, s_w, L_w)``; ``W_int`` is the base (un-budgeted) integer matrix."""
-        L = calibrate(W, self.bits, self.calib, self.channel_axis, n_grid=self.n_grid)
+        L = self.calibrate(W) if self.L is None else self.L
         w_int, s = quantize(W, L, self.bits, self.channel_axis)
         return w_int, s, L
 
@@ -117,8 +127,11 @@ def attach_quantizers(model: Sequential, cfg: QuantConfig, input_clip: float = 1
 
 
 def calibrate_activations(qmodel: Sequential, X: np.ndarray) -> None:
-    """Re-calibrate every non-fixed activation range on ``X``, layer by layer (upstream quantizers active)."""
+    """Re-calibrate every weight range, then every non-fixed activation range on ``X``, layer by layer
+    (upstream quantizers active). Ranges stay frozen until the next call."""
     for layer in qmodel.layers:
+        if isinstance(layer, Linear) and layer.wq is not None:
+            layer.wq.recalibrate(layer.params["W"])
         if isinstance(layer, ActQuant) and not layer.fixed:
             layer.L = None
     qmodel.forward(X, train=False)

@@ -171,7 +171,8 @@ def check_rows(sch: Schedule, rows: list, tag: str) -> None:
 @cocotb.test()
 async def gemm_jobs(dut):
     """Run every job of the job file; bit-exact always, cycle-exact when ``check_cycles``."""
-    spec = json.loads(open(os.environ["MACFORGE_JOB"]).read())
+    with open(os.environ["MACFORGE_JOB"]) as f:
+        spec = json.load(f)
     cfg = ArrayConfig.from_dict(spec["config"])
     seed = int(spec["seed"])
     dut._log.info("MACFORGE_SEED=%d config=%s", seed, cfg)

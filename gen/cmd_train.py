@@ -1,0 +1,73 @@
+"""``macforge train``: train the digits MLP in NumPy, quantize it, and write bundles + report.
+
+Outputs in ``--out`` (default ``build/train``): ``report.json`` (list ``rows``), ``report.md``,
+``training_curve.png`` and the bundles ``bundle_w8a8``, ``bundle_w4a4_qat``, ``bundle_tq`` (``.npz`` + ``.json``).
+All logic lives in :mod:`golden.train.report`.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train + quantize the digits MLP; write bundles and an accuracy/cost report",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="build/train", help="output directory (default: build/train)")
+    p.add_argument("--dataset", choices=("digits", "mnist"), default="digits", help="data set (default: digits)")
+    p.add_argument("--mnist-dir", default=None, help="directory holding the four MNIST IDX files (--dataset mnist)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden layer widths (default: 128)")
+    p.add_argument("--epochs", type=int, default=None, help="float training epochs (default: 60)")
+    p.add_argument("--qat-epochs", type=int, default=None, help="epochs of each QAT fine-tune (default: 15)")
+    p.add_argument("--optimizer", choices=("sgd", "rmsprop", "adam"), default=None, help="default: adam")
+    p.add_argument("--schedule", choices=("constant", "multistage", "cosine", "cyclical"), default=None,
+                   help="learning-rate schedule (default: cosine with one warm restart)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3)")
+    p.add_argument("--seed", type=int, default=None, help="initialization/shuffling seed (default: 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="small grids (smoke test): uniform bits {2,4,8}, one uniform and one TQ QAT run")
+    p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    from golden.mlp import TQConfig
+    from golden.train.data import digits_split, mnist_split
+    from golden.train.report import ExperimentConfig, run_experiment
+    from golden.train.trainer import TrainConfig
+
+    for name in ("epochs", "qat_epochs"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if args.hidden is not None and any(h < 1 for h in args.hidden):
+        raise ValueError(f"--hidden widths must be >= 1, got {args.hidden}")
+    if args.dataset == "mnist":
+        if not args.mnist_dir:
+            raise ValueError("--dataset mnist needs --mnist-dir DIR with the four IDX files")
+        split = mnist_split(args.mnist_dir)
+    else:
+        split = digits_split()
+    tc = TrainConfig()
+    over = {k: v for k, v in {"hidden": tuple(args.hidden) if args.hidden else None, "epochs": args.epochs,
+                             "optimizer": args.optimizer, "schedule": args.schedule, "lr": args.lr,
+                             "seed": args.seed}.items() if v is not None}
+    cfg = ExperimentConfig(train=replace(tc, **over))
+    if args.qat_epochs is not None:
+        cfg = replace(cfg, qat_epochs=args.qat_epochs)
+    if args.quick:
+        cfg = replace(cfg, uniform_bits=(2, 4, 8), qat_uniform=((4, 4),), tq_groups=(8,), tq_k_per_value=(0.5, 1.0),
+                      tq_kx=(2,), tq_qat=(TQConfig(8, 4, 2, "hese"),))
+    t0 = time.perf_counter()
+    report = run_experiment(split, cfg, args.out, progress=not args.no_progress)
+    dt = time.perf_counter() - t0
+    h = report["headline"]
+    print(f"float {100 * report['float_accuracy']:.2f} %  ({dt:.1f} s)  -> {args.out}/report.md")
+    if h.get("ratio"):
+        print(f"{h['tq']['name']}: {100 * h['tq']['accuracy']:.2f} %, {h['ratio']:.1f}x fewer term-pair ops than "
+              f"{h['uniform']['name']} ({100 * h['uniform']['accuracy']:.2f} %)")
+    for k, v in report["acceptance"].items():
+        print(f"  {k}: {'PASS' if v else 'FAIL'}")
+    return 0

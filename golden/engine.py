@@ -1,0 +1,328 @@
+"""Golden model of the layer engine: packet format, expected output stream, result decoding.
+
+One *job* is one fully connected layer ``Y = post(X @ W + b)`` with ``X`` ``(M, K)`` signed ``a``-bit,
+``W`` ``(K, N)`` signed ``w``-bit, ``b`` int32, ``post`` either the requantization of
+:mod:`golden.requant` (per output channel ``M0``, ``S``; optional ReLU) or nothing (raw int32 results,
+the final layer of :mod:`golden.mlp`).
+
+Input packet (``s_axis``, one packet per job, ``tlast`` on its final beat)
+--------------------------------------------------------------------------
+Beat 0 is the **command word** (low 64 bits of ``tdata``; higher bits ignored)::
+
+    [7:0]   opcode   0x4C ('L', layer job); anything else is error 1 (bad command)
+    [8]     relu     clamp low bound 0 instead of -2^(a-1)
+    [9]     requant  1: y = clamp((acc*M0 + 2^(S-1)) >> S); 0: y = acc (raw int32)
+    [11:10] reserved (0)
+    [15:12] precision p of the bit-serial MAC (0 = a_width; > a_width is error 6); ignored by parallel
+    [31:16] M   rows of X      (1..max_m;  0 is error 2, larger is error 3)
+    [47:32] K   reduction      (1..max_k)
+    [63:48] N   output columns (1..max_n)
+
+Then three sections; each is a sequence of fixed-width *words* packed into beats and each section
+starts on a fresh beat. A word of ``ww`` bits narrower than the bus packs ``floor(axis_width / ww)``
+words per beat (word ``i`` at bits ``[i*ww, (i+1)*ww)``); a wider word spans ``ceil(ww / axis_width)``
+beats (least significant bits first). Unused bits are zero. ``nt = ceil(N / C)`` output tiles,
+``kc = ceil(K / R)`` K-chunks, ``Kp = K`` (OS) or ``kc * R`` (WS); values beyond ``M``, ``K``, ``N`` are
+zero padding:
+
+1. **parameters**: ``nt`` words of ``C`` lanes x 96 bits; lane ``j`` of word ``t`` is channel
+   ``n = t*C + j``: bits ``[0,32)`` bias (int32), ``[32,64)`` M0 (uint32 < 2^31), ``[64,96)`` S (1..62).
+2. **weights**: for ``t`` in tiles, for ``k`` in ``0..Kp-1``: word ``W[k, t*C : t*C+C]`` (``C`` lanes of
+   ``w`` bits).
+3. **activations** in blocks of ``B`` rows (``B = R`` OS, ``B = array.max_m`` WS; the last block holds
+   ``mb = M - m0`` rows if fewer), each block a section of its own:
+
+   * OS: ``K`` words, word ``k`` = ``X[m0 : m0+R, k]`` (``R`` lanes of ``a`` bits, rows past M zero);
+   * WS: for ``c`` in ``0..kc-1``, for ``m`` in the block: word ``X[m, c*R : c*R+R]``.
+
+Output packet (``m_axis``, one per job)
+---------------------------------------
+One beat per array output row: ``C`` lanes of 32 bits (sign-extended results), lane ``j`` = column
+``t*C + j``. Order: OS: for each R-row block, for each tile ``t``: rows ``m0 .. m0+R-1`` (padding rows
+included); WS: for each block, for each tile: its ``mb`` rows. ``tlast`` on the final row, ``tuser = 0``.
+A job that fails (errors 1-6) ends with one extra *error beat*: ``tdata`` = error code, ``tuser = 1``,
+``tlast = 1`` (rows of completely received blocks before it are still delivered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engine_config import EngineConfig, OUT_LANE_BITS, PARAM_LANE_BITS
+from .gemm import clip_precision
+from .requant import MAX_SHIFT, output_range, requantize
+
+OPCODE = 0x4C
+ERRORS = {
+    1: "bad command word (opcode)",
+    2: "zero dimension",
+    3: "dimension larger than the configured maximum",
+    4: "truncated packet (tlast before the final beat)",
+    5: "packet too long (no tlast on the final beat)",
+    6: "bad precision",
+}
+
+
+def command_word(M: int, K: int, N: int, *, relu: bool = False, requant: bool = True,
+                 precision: int = 0, opcode: int = OPCODE) -> int:
+    """The 64-bit command word (no range check: tests use it to build bad commands)."""
+    return ((opcode & 0xFF) | (int(relu) << 8) | (int(requant) << 9) | ((precision & 0xF) << 12)
+            | ((M & 0xFFFF) << 16) | ((K & 0xFFFF) << 32) | ((N & 0xFFFF) << 48))
+
+
+def pack_words(words, ww: int, wax: int) -> list[int]:
+    """Pack ``ww``-bit words into ``wax``-bit beats (see the module docstring)."""
+    mask = (1 << ww) - 1
+    beats: list[int] = []
+    if ww <= wax:
+        per = wax // ww
+        cur, i = 0, 0
+        for wd in words:
+            cur |= (int(wd) & mask) << (i * ww)
+            i += 1
+            if i == per:
+                beats.append(cur)
+                cur, i = 0, 0
+        if i:
+            beats.append(cur)
+    else:
+        n = -(-ww // wax)
+        bm = (1 << wax) - 1
+        for wd in words:
+            wd = int(wd) & mask
+            beats.extend((wd >> (j * wax)) & bm for j in range(n))
+    return beats
+
+
+def _lanes(mat: np.ndarray, bits: int) -> list[int]:
+    """Rows of ``mat`` as little-endian packed integers of ``bits``-bit lanes."""
+    mat = np.asarray(mat, dtype=np.int64)
+    mask = (1 << bits) - 1
+    out = []
+    for row in mat.tolist():
+        v = 0
+        for i, x in enumerate(row):
+            v |= (int(x) & mask) << (i * bits)
+        out.append(v)
+    return out
+
+
+@dataclass
+class Layer:
+    """One engine job's operands (integers; ``m0``/``shift`` ignored when ``requant`` is False)."""
+
+    x: np.ndarray           # (M, K)
+    w: np.ndarray           # (K, N)
+    bias: np.ndarray        # (N,)
+    m0: np.ndarray | None   # (N,)
+    shift: np.ndarray | None
+    relu: bool = False
+    requant: bool = True
+    precision: int | None = None   # bit-serial precision (None = a_width)
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        return self.x.shape[0], self.x.shape[1], self.w.shape[1]
+
+
+def check_layer(ecfg: EngineConfig, L: Layer) -> None:
+    """Raise ``ValueError`` for anything the driver can check before sending (clear messages)."""
+    a = ecfg.array
+    x, w = np.asarray(L.x), np.asarray(L.w)
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"X and W must be 2-D, got X.ndim={x.ndim}, W.ndim={w.ndim}")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"inner dimensions differ: X is {x.shape}, W is {w.shape}")
+    M, K, N = x.shape[0], x.shape[1], w.shape[1]
+    for name, v, hi in (("M", M, ecfg.max_m), ("K", K, ecfg.max_k), ("N", N, ecfg.max_n)):
+        if not 1 <= v <= hi:
+            raise ValueError(f"{name}={v} is out of range for this engine: allowed [1, {hi}]")
+    for name, v, bits in (("X", x, a.a_width), ("W", w, a.w_width)):
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if v.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be an integer array, got dtype {v.dtype}")
+        if v.size and (v.min() < lo or v.max() > hi):
+            raise ValueError(f"{name} has values in [{v.min()}, {v.max()}]: allowed [{lo}, {hi}]")
+    b = np.asarray(L.bias)
+    if b.shape != (N,) or (b.size and (b.min() < -(1 << 31) or b.max() >= 1 << 31)):
+        raise ValueError(f"bias must be {N} int32 values, got shape {b.shape}")
+    if L.requant:
+        m0, s = np.asarray(L.m0), np.asarray(L.shift)
+        if m0.shape != (N,) or s.shape != (N,):
+            raise ValueError(f"M0 and S must have shape ({N},), got {m0.shape} and {s.shape}")
+        if m0.min() < 0 or m0.max() >= 1 << 31:
+            raise ValueError("M0 must be in [0, 2^31)")
+        if s.min() < 1 or s.max() > MAX_SHIFT:
+            raise ValueError(f"S must be in [1, {MAX_SHIFT}]")
+    if L.precision is not None:
+        if a.mac != "bitserial":
+            raise ValueError("precision is only supported by the bit-serial MAC")
+        if not 1 <= L.precision <= a.a_width:
+            raise ValueError(f"precision={L.precision} is out of range: allowed [1, {a.a_width}]")
+
+
+def _geometry(ecfg: EngineConfig, M: int, K: int, N: int):
+    R, C = ecfg.rows, ecfg.cols
+    nt, kc = -(-N // C), -(-K // R)
+    kp = K if ecfg.dataflow == "os" else kc * R
+    B = ecfg.block_rows
+    blocks = [(m0, min(B, M - m0)) for m0 in range(0, M, B)]
+    return nt, kc, kp, blocks
+
+
+def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
+    """The ``s_axis`` beats of one job (``tlast`` belongs on the final one)."""
+    if check:
+        check_layer(ecfg, L)
+    a = ecfg.array
+    R, C, wax = ecfg.rows, ecfg.cols, ecfg.axis_width
+    M, K, N = L.dims
+    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    beats = [command_word(M, K, N, relu=L.relu, requant=L.requant, precision=L.precision or 0)]
+    # parameters
+    bias = np.zeros(nt * C, np.int64)
+    bias[:N] = L.bias
+    m0 = np.zeros(nt * C, np.int64)
+    sh = np.ones(nt * C, np.int64)
+    if L.requant:
+        m0[:N] = L.m0
+        sh[:N] = L.shift
+    lane = [(int(b) & 0xFFFFFFFF) | (int(m) << 32) | (int(s) << 64) for b, m, s in zip(bias, m0, sh)]
+    pwords = []
+    for t in range(nt):
+        v = 0
+        for j in range(C):
+            v |= lane[t * C + j] << (j * PARAM_LANE_BITS)
+        pwords.append(v)
+    beats += pack_words(pwords, ecfg.p_word, wax)
+    # weights
+    wp = np.zeros((kp, nt * C), np.int64)
+    wp[:K, :N] = L.w
+    wwords = []
+    for t in range(nt):
+        wwords += _lanes(wp[:, t * C:(t + 1) * C], a.w_width)
+    beats += pack_words(wwords, ecfg.w_word, wax)
+    # activations
+    x = np.asarray(L.x, np.int64)
+    for m0_, mb in blocks:
+        if ecfg.dataflow == "os":
+            blk = np.zeros((R, K), np.int64)
+            blk[:mb] = x[m0_:m0_ + mb]
+            words = _lanes(blk.T, a.a_width)
+        else:
+            blk = np.zeros((mb, kc * R), np.int64)
+            blk[:, :K] = x[m0_:m0_ + mb]
+            words = []
+            for c in range(kc):
+                words += _lanes(blk[:, c * R:(c + 1) * R], a.a_width)
+        beats += pack_words(words, ecfg.a_word, wax)
+    return beats
+
+
+def layer_result(ecfg: EngineConfig, L: Layer) -> np.ndarray:
+    """Golden ``(M, N)`` result of one job (int64), exactly :mod:`golden.requant` semantics."""
+    x = np.asarray(L.x, np.int64)
+    if L.precision is not None or ecfg.array.mac == "bitserial":
+        x = clip_precision(x, L.precision or ecfg.array.a_width)
+    acc = x @ np.asarray(L.w, np.int64) + np.asarray(L.bias, np.int64)
+    if not L.requant:
+        return acc
+    lo, hi = output_range(ecfg.array.a_width, L.relu)
+    return requantize(acc, L.m0, L.shift, lo, hi)
+
+
+def expected_rows(ecfg: EngineConfig, L: Layer) -> np.ndarray:
+    """Every ``m_axis`` beat of a good job in order, as ``(beats, C)`` int64 lanes (padding included)."""
+    M, K, N = L.dims
+    R, C = ecfg.rows, ecfg.cols
+    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    mp = blocks[-1][0] + (R if ecfg.dataflow == "os" else blocks[-1][1])
+    xp = np.zeros((mp, K), np.int64)
+    xp[:M] = L.x
+    wp = np.zeros((K, nt * C), np.int64)
+    wp[:, :N] = L.w
+    bp = np.zeros(nt * C, np.int64)
+    bp[:N] = L.bias
+    if L.requant:
+        m0p = np.zeros(nt * C, np.int64)
+        m0p[:N] = L.m0
+        sp = np.ones(nt * C, np.int64)
+        sp[:N] = L.shift
+    else:
+        m0p = sp = None
+    y = layer_result(ecfg, Layer(xp, wp, bp, m0p, sp, L.relu, L.requant, L.precision))
+    rows = []
+    for m0_, mb in blocks:
+        h = R if ecfg.dataflow == "os" else mb
+        for t in range(nt):
+            rows.append(y[m0_:m0_ + h, t * C:(t + 1) * C])
+    return np.concatenate(rows)
+
+
+def decode_rows(ecfg: EngineConfig, rows: np.ndarray, M: int, N: int) -> np.ndarray:
+    """Inverse of the output order: ``(M, N)`` from the ``m_axis`` rows of a good job."""
+    R, C = ecfg.rows, ecfg.cols
+    nt = -(-N // C)
+    B = ecfg.block_rows
+    out = np.zeros((M, nt * C), np.int64)
+    i = 0
+    for m0 in range(0, M, B):
+        mb = min(B, M - m0)
+        h = R if ecfg.dataflow == "os" else mb
+        for t in range(nt):
+            out[m0:m0 + mb, t * C:(t + 1) * C] = rows[i:i + mb]
+            i += h
+    assert i == len(rows), f"{len(rows)} rows for M={M}, N={N}: expected {i}"
+    return out[:, :N]
+
+
+def beat_to_lanes(word: int, C: int) -> list[int]:
+    m = (1 << OUT_LANE_BITS) - 1
+    out = []
+    for j in range(C):
+        v = (word >> (j * OUT_LANE_BITS)) & m
+        out.append(v - (1 << 32) if v >> 31 else v)
+    return out
+
+
+def lanes_to_rows(lanes: list[int], C: int) -> np.ndarray:
+    """``m_axis`` frame data as a list of 32-bit lanes (byte_size 32) -> ``(beats, C)`` signed."""
+    a = np.asarray(lanes, dtype=np.int64).reshape(-1, C)
+    return np.where(a >= 1 << 31, a - (1 << 32), a)
+
+
+def section_beats(ecfg: EngineConfig, M: int, K: int, N: int) -> list[int]:
+    """Beats per packet part: ``[1 (command), parameters, weights, block 0, block 1, ...]``."""
+    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    wax = ecfg.axis_width
+
+    def nbeats(n, ww):
+        return -(-n // (wax // ww)) if ww <= wax else n * -(-ww // wax)
+
+    out = [1, nbeats(nt, ecfg.p_word), nbeats(nt * kp, ecfg.w_word)]
+    for _, mb in blocks:
+        out.append(nbeats(K if ecfg.dataflow == "os" else kc * mb, ecfg.a_word))
+    return out
+
+
+def rows_before_cut(ecfg: EngineConfig, M: int, K: int, N: int, cut: int) -> int:
+    """Result beats a job truncated to its first ``cut`` beats still delivers (complete blocks)."""
+    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    sb = section_beats(ecfg, M, K, N)
+    end = sum(sb[:3])
+    rows = 0
+    for (_, mb), nb in zip(blocks, sb[3:]):
+        end += nb
+        if end > cut:
+            break
+        rows += nt * (ecfg.rows if ecfg.dataflow == "os" else mb)
+    return rows
+
+
+def beats_to_rows(beats, C: int) -> np.ndarray:
+    """``m_axis`` beats (one integer of ``32 C`` bits each) -> ``(beats, C)`` signed int32 lanes."""
+    n = 4 * C
+    buf = b"".join(int(b).to_bytes(n, "little") for b in beats)
+    return np.frombuffer(buf, dtype="<i4").reshape(-1, C).astype(np.int64)

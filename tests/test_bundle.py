@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+
+from golden.bundle import (BundleFormatError, BundleHashError, BundleKeyError, BundleShapeError, BundleValueError,
+                           digits_test_set, load_bundle, save_bundle)
+from golden.mlp import TQConfig, mlp_forward_int
+from helpers import random_int_mlp
+
+
+@pytest.fixture
+def saved(tmp_path, rng):
+    model = random_int_mlp(rng, tq=TQConfig(4, 4, 2, "hese"))
+    X = rng.integers(0, 128, (6, 12))
+    y = rng.integers(0, 5, 6)
+    npz, js = save_bundle(tmp_path / "b", model, X, y, {"dataset": "test"})
+    return model, X, y, npz, js
+
+
+def test_round_trip(saved):
+    model, X, y, npz, js = saved
+    b = load_bundle(js)
+    tx, ty = digits_test_set(b)
+    assert np.array_equal(tx, X) and np.array_equal(ty, y)
+    assert b.model.tq == model.tq
+    for mode in ("uniform", "tq"):
+        assert np.array_equal(mlp_forward_int(b.model, tx, mode).logits, mlp_forward_int(model, X, mode).logits)
+    assert b.manifest["logits"] == "raw_int32_acc"
+
+
+def _rewrite_npz(npz, fn):
+    with np.load(npz) as z:
+        arrays = {k: z[k] for k in z.files}
+    fn(arrays)
+    np.savez(npz, **arrays)
+
+
+def _rewrite_json(js, fn):
+    m = json.loads(js.read_text())
+    fn(m)
+    js.write_text(json.dumps(m))
+
+
+def test_truncated_npz(saved):
+    *_, npz, js = saved
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleFormatError, match="truncated"):
+        load_bundle(js)
+
+
+def test_truncated_json(saved):
+    *_, npz, js = saved
+    js.write_text(js.read_text()[:100])
+    with pytest.raises(BundleFormatError, match="JSON"):
+        load_bundle(js)
+
+
+def test_missing_array(saved):
+    *_, npz, js = saved
+    _rewrite_npz(npz, lambda a: a.pop("layer0.m0"))
+    with pytest.raises(BundleKeyError, match="layer0.m0"):
+        load_bundle(js)
+
+
+def test_missing_manifest_key(saved):
+    *_, npz, js = saved
+    _rewrite_json(js, lambda m: m.pop("a_bits"))
+    with pytest.raises(BundleKeyError, match="a_bits"):
+        load_bundle(js)
+
+
+def test_wrong_shape(saved):
+    *_, npz, js = saved
+    _rewrite_npz(npz, lambda a: a.__setitem__("layer1.w", a["layer1.w"][:, :3]))
+    with pytest.raises(BundleShapeError, match=r"layer1.w.*\(8, 5\)"):
+        load_bundle(js)
+
+
+def test_wrong_dtype(saved):
+    *_, npz, js = saved
+    _rewrite_npz(npz, lambda a: a.__setitem__("layer0.bias", a["layer0.bias"].astype(float)))
+    with pytest.raises(BundleShapeError, match="layer0.bias.*integer"):
+        load_bundle(js)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_scale(saved, value):
+    *_, npz, js = saved
+    _rewrite_json(js, lambda m: m["layers"][0].__setitem__("s_out", value))
+    with pytest.raises(BundleValueError, match=r"layers\[0\]\.s_out"):
+        load_bundle(js)
+
+
+def test_out_of_range_weight(saved):
+    *_, npz, js = saved
+    def bump(a):
+        a["layer0.w"][0, 0] = 200
+    _rewrite_npz(npz, bump)
+    with pytest.raises(BundleValueError, match=r"layer0.w.*\[-127, 127\]"):
+        load_bundle(js)
+
+
+def test_hash_mismatch(saved):
+    *_, npz, js = saved
+    def flip(a):
+        a["layer0.w"][0, 0] = -a["layer0.w"][0, 0] or 1
+    _rewrite_npz(npz, flip)
+    with pytest.raises(BundleHashError, match="content_sha256"):
+        load_bundle(js)
+    # editing a manifest scale is caught by the hash as well
+    *_, npz2, js2 = saved
+
+
+def test_manifest_edit_caught_by_hash(saved):
+    *_, npz, js = saved
+    _rewrite_json(js, lambda m: m["layers"][0].__setitem__("s_out", 0.1))
+    with pytest.raises(BundleHashError):
+        load_bundle(js)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(BundleFormatError, match="not found"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_errors_are_value_errors():
+    assert issubclass(BundleHashError, ValueError) and issubclass(BundleKeyError, ValueError)
