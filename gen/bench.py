@@ -342,8 +342,7 @@ def _synth_array_file(cfg: ArrayConfig, sdir: Path) -> Path:
     wd = sdir / cfg.top_name
     wd.mkdir(parents=True, exist_ok=True)
     vf = wd / f"{cfg.top_name}.v"
-    if not vf.exists():
-        vf.write_text(to_verilog(cfg))
+    vf.write_text(to_verilog(cfg))      # always regenerate: a file left by an older run may be stale
     return vf
 
 

@@ -20,10 +20,18 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
+from amaranth.lib.wiring import In
 
 from golden.config import ArrayConfig
 from .mac import family
 from .slot import CtlLayout
+
+
+def with_precision_port(cfg: ArrayConfig, members: dict) -> dict:
+    """Add the bit-serial MAC's run-time ``precision`` input (``1..a_width``) to an array signature."""
+    if cfg.mac == "bitserial":
+        members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
+    return members
 
 
 class FrontEnd(Elaboratable):
@@ -49,6 +57,7 @@ class FrontEnd(Elaboratable):
         self.slot_ctl = Signal(CtlLayout)
         self.slot_extra = Signal(extra_shape) if extra_shape is not None else None
         self.accepted = Signal()               # a beat was taken this cycle (valid & ready)
+        self.beat_cycles = Signal(range(aw + 1))  # L of the beat offered now: clamped p, or 1 (parallel)
 
     def elaborate(self, platform):
         m = Module()
@@ -98,6 +107,7 @@ class FrontEnd(Elaboratable):
         # Precision clamp and saturation of the incoming beat (bit-serial only).
         p_in = Signal(range(aw + 1))
         m.d.comb += p_in.eq(Mux(self.precision < 1, 1, Mux(self.precision > aw, aw, self.precision)))
+        m.d.comb += self.beat_cycles.eq(p_in if self.bitserial else 1)
         sat = Signal(data.ArrayLayout(signed(aw), R))
         if self.bitserial:
             pm1 = Signal(range(aw))

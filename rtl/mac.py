@@ -79,8 +79,9 @@ class BitSerialOsPE(wiring.Component):
     """Output-stationary bit-serial MAC: the activation arrives LSB first, one bit per cycle.
 
     Math (two's complement, precision ``p``): ``a * w = sum_{t<p-1} a_t w 2^t - a_{p-1} w 2^(p-1)``.
-    A shift register holds ``w * 2^t`` (loaded with ``w`` on ``bit0``, doubled every slot), so each
-    cycle needs only AND gates and one adder/subtractor: ``acc += a_t ? (msb ? -w2^t : w2^t) : 0``.
+    A shift register of ``w_width + a_width - 1`` bits holds ``w * 2^t`` (loaded with ``w`` on ``bit0``,
+    doubled every slot), so each cycle needs only AND gates and one adder with carry-in:
+    ``acc += a_t ? (msb ? -w2^t : w2^t) : 0`` with ``-x = ~x + 1``.
     Timing: ``p`` cycles per product; ``result`` valid in the cycle of the ``last`` slot.
     """
 
@@ -91,15 +92,18 @@ class BitSerialOsPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.cfg.acc_width
+        sw = self.cfg.w_width + self.cfg.a_width - 1   # holds w * 2^t for every t <= a_width - 1
         acc = Signal(signed(n))
-        wsh = Signal(signed(n))            # w * 2^t for the current bit position t
-        cur = Signal(signed(n))
-        term = Signal(signed(n))
+        wsh = Signal(signed(sw))           # w * 2^t for the current bit position t
+        cur = Signal(signed(sw))
+        addend = Signal(signed(sw))
         nxt = Signal(signed(n))
+        # acc +- (a_t ? w 2^t : 0) as ONE adder: subtract = add the one's complement plus a carry-in
+        sub = self.ctl.msb & self.a
         m.d.comb += [
             cur.eq(Mux(self.ctl.bit0, self.w, wsh)),
-            term.eq(Mux(self.a, Mux(self.ctl.msb, -cur, cur), 0)),
-            nxt.eq(Mux(self.ctl.first, 0, acc) + term),
+            addend.eq(Mux(self.a, cur, 0) ^ sub.replicate(sw)),
+            nxt.eq(Mux(self.ctl.first, 0, acc) + addend + sub),
             self.result.eq(nxt),
             self.result_valid.eq(self.ctl.valid & self.ctl.last),
         ]

@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
 from .delay import delayed
-from .frontend import FrontEnd
+from .frontend import FrontEnd, with_precision_port
 from .mac import family
 from .slot import CtlLayout
 
@@ -63,9 +63,7 @@ class OsArray(wiring.Component):
             "s": In(stream.Signature(os_in_layout(cfg))),
             "o": Out(stream.Signature(out_layout(cfg))),
         }
-        if cfg.mac == "bitserial":
-            members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
-        super().__init__(members)
+        super().__init__(with_precision_port(cfg, members))
 
     def elaborate(self, platform):
         m = Module()

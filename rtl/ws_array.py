@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import ArrayConfig
 from .delay import delayed
-from .frontend import FrontEnd
+from .frontend import FrontEnd, with_precision_port
 from .mac import family
 from .os_array import out_layout
 from .slot import CtlLayout
@@ -68,9 +68,7 @@ class WsArray(wiring.Component):
             "s": In(stream.Signature(ws_act_layout(cfg))),
             "o": Out(stream.Signature(out_layout(cfg))),
         }
-        if cfg.mac == "bitserial":
-            members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
-        super().__init__(members)
+        super().__init__(with_precision_port(cfg, members))
 
     def elaborate(self, platform):
         m = Module()
@@ -121,20 +119,14 @@ class WsArray(wiring.Component):
             fe.tlast.eq(self.s.payload.tlast),
             fe.wsel.eq(cb),
         ]
-        if cfg.mac == "bitserial":     # p of the beat being accepted (the front end clamps the same way)
+        if cfg.mac == "bitserial":
             m.d.comb += fe.precision.eq(self.precision)
-            pcl = Signal(range(cfg.a_width + 1))
-            m.d.comb += pcl.eq(Mux(self.precision < 1, 1,
-                                   Mux(self.precision > cfg.a_width, cfg.a_width, self.precision)))
-            p_now = pcl
-        else:
-            p_now = 1
         s_take = fe.accepted
         t_take = s_take & self.s.payload.tlast
         for b in range(2):
             with m.If(en):
                 with m.If(t_take & (cb == b)):
-                    m.d.sync += busy[b].eq(p_now + R + C - 2)
+                    m.d.sync += busy[b].eq(fe.beat_cycles + R + C - 2)
                 with m.Elif(busy[b] != 0):
                     m.d.sync += busy[b].eq(busy[b] - 1)
             # full: set when the R-th row is written, cleared when the tile's tlast beat is accepted
@@ -186,7 +178,8 @@ class WsArray(wiring.Component):
         xc = cols[0][1]
         xv = xc.valid
         row_shape = data.ArrayLayout(signed(n), C)
-        mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=cfg.max_m, init=[])
+        # depth >= 2: a one-row memory would have a zero-width address (``[-1:0]`` in Verilog)
+        mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=max(cfg.max_m, 2), init=[])
         wp = mem.write_port()
         rd = mem.read_port(transparent_for=(wp,))
         mrow = Signal(range(max(cfg.max_m, 2)))

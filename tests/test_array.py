@@ -34,3 +34,16 @@ def test_parallel_array(rows, cols, aw, ww, dataflow, seed, request):
     assert checked and all(r["cycles"] == r["model"] for r in checked), f"seed={seed}"
     assert any(r.get("aborted") for r in res), "the reset-in-the-middle job did not run"
     assert {r["job"]["K"] for r in checked} >= {1, 300}
+
+
+@pytest.mark.parametrize("mac", ["parallel", "bitserial"])
+def test_ws_one_row_accumulator(mac, seed, request):
+    """max_m = 1: every activation row is its own block, so consecutive K-chunks read and write the
+    same accumulator row back to back (the read port must be transparent to the write)."""
+    cfg = ArrayConfig(rows=1, cols=3, dataflow="ws", mac=mac, a_width=4, w_width=6, max_k=40, max_m=1)
+    jobs = [{"M": 3, "K": 7, "N": 4}, {"M": 2, "K": 40, "N": 3}, {"M": 5, "K": 1, "N": 1}]
+    if mac == "bitserial":
+        jobs = [dict(j, precision=p) for j in jobs for p in (1, 4)]
+    res = run_array(cfg, jobs + stress_jobs(cfg, 3 if mac == "bitserial" else None), seed,
+                    request.node.name)["results"]
+    assert all(r["cycles"] == r["model"] for r in res[:len(jobs)]), f"seed={seed}"

@@ -64,13 +64,22 @@ def test_macforge_sim_rejects_bad_arguments(tmp_path):
                  "--out", str(tmp_path / "r")]) == 2
 
 
+@pytest.fixture(scope="module")
+def digits_bundle(tmp_path_factory):
+    """The bundle of `make train` if it exists, else one trained here (`macforge train --quick`)."""
+    bundle = REPO / "build" / "train" / "bundle_w8a8.npz"
+    if not bundle.exists():
+        out = tmp_path_factory.mktemp("train")
+        assert main(["train", "--quick", "--out", str(out)]) == 0
+        bundle = out / "bundle_w8a8.npz"
+    return bundle
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mac, df, p", [("parallel", "os", None), ("parallel", "ws", None),
                                         ("bitserial", "os", 4), ("bitserial", "ws", 8)])
-def test_macforge_sim_digits_full_test_set(tmp_path, mac, df, p):
-    bundle = REPO / "build" / "train" / "bundle_w8a8.npz"
-    if not bundle.exists():
-        pytest.skip("run `macforge train --out build/train` first")
+def test_macforge_sim_digits_full_test_set(tmp_path, mac, df, p, digits_bundle):
+    bundle = digits_bundle
     out = tmp_path / "rep"
     args = ["sim", "--model", str(bundle), "--mac", mac, "--rows", "8", "--cols", "8", "--dataflow", df,
             "--out", str(out), "--no-progress", "--no-lower-bound"]
