@@ -73,7 +73,8 @@ class Bundle:
 def _paths(path: str | Path) -> tuple[Path, Path]:
     p = Path(path)
     stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
-    return stem.with_suffix(".npz"), stem.with_suffix(".json")
+    # append, not with_suffix: "model.v2" must become "model.v2.npz", not "model.npz"
+    return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
 
 
 def content_hash(arrays: dict[str, np.ndarray], manifest: dict | None = None) -> str:

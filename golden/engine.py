@@ -127,6 +127,13 @@ class Layer:
         return self.x.shape[0], self.x.shape[1], self.w.shape[1]
 
 
+def check_dims(ecfg: EngineConfig, M: int, K: int, N: int) -> None:
+    """``M``, ``K``, ``N`` within ``1..max_m``, ``1..max_k``, ``1..max_n`` of the engine."""
+    for name, v, hi in (("M", M, ecfg.max_m), ("K", K, ecfg.max_k), ("N", N, ecfg.max_n)):
+        if not 1 <= v <= hi:
+            raise ValueError(f"{name}={v} is out of range for this engine: allowed [1, {hi}]")
+
+
 def check_layer(ecfg: EngineConfig, L: Layer) -> None:
     """Raise ``ValueError`` for anything the driver can check before sending (clear messages)."""
     a = ecfg.array
@@ -136,9 +143,7 @@ def check_layer(ecfg: EngineConfig, L: Layer) -> None:
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"inner dimensions differ: X is {x.shape}, W is {w.shape}")
     M, K, N = x.shape[0], x.shape[1], w.shape[1]
-    for name, v, hi in (("M", M, ecfg.max_m), ("K", K, ecfg.max_k), ("N", N, ecfg.max_n)):
-        if not 1 <= v <= hi:
-            raise ValueError(f"{name}={v} is out of range for this engine: allowed [1, {hi}]")
+    check_dims(ecfg, M, K, N)
     for name, v, bits in (("X", x, a.a_width), ("W", w, a.w_width)):
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         if v.dtype.kind not in "iu":
@@ -146,10 +151,20 @@ def check_layer(ecfg: EngineConfig, L: Layer) -> None:
         if v.size and (v.min() < lo or v.max() > hi):
             raise ValueError(f"{name} has values in [{v.min()}, {v.max()}]: allowed [{lo}, {hi}]")
     b = np.asarray(L.bias)
+    if b.dtype.kind not in "iu":
+        raise ValueError(f"bias must be an integer array (int32 values), got dtype {b.dtype}")
     if b.shape != (N,) or (b.size and (b.min() < -(1 << 31) or b.max() >= 1 << 31)):
         raise ValueError(f"bias must be {N} int32 values, got shape {b.shape}")
+    if not L.requant:
+        # raw jobs put acc + bias on 32-bit lanes: it must fit, or the hardware would wrap
+        v = x.astype(np.int64) @ w.astype(np.int64) + b.astype(np.int64)
+        if v.size and (v.min() < -(1 << 31) or v.max() >= 1 << 31):
+            raise ValueError(f"raw (requant=False) results X@W+bias span [{v.min()}, {v.max()}]: "
+                             f"allowed [-2^31, 2^31-1] (int32 output lanes)")
     if L.requant:
         m0, s = np.asarray(L.m0), np.asarray(L.shift)
+        if m0.dtype.kind not in "iu" or s.dtype.kind not in "iu":
+            raise ValueError(f"M0 and S must be integer arrays, got dtypes {m0.dtype} and {s.dtype}")
         if m0.shape != (N,) or s.shape != (N,):
             raise ValueError(f"M0 and S must have shape ({N},), got {m0.shape} and {s.shape}")
         if m0.min() < 0 or m0.max() >= 1 << 31:

@@ -34,6 +34,7 @@ for parameters, weights and the first block, then 32 blocks x 32 tiles x 256 bea
 from __future__ import annotations
 
 from .config import ArrayConfig
+from .engine import check_dims
 from .engine_config import EngineConfig
 
 
@@ -54,6 +55,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     ``s_axis``: ``"cmd"``, ``"P"``, ``"W"``, ``"A<b>"`` or ``None``), ``array`` (block of the beat the
     array takes, or ``None``) and ``m_axis`` (cycles of the result beats on ``m_axis``).
     """
+    check_dims(e, M, K, N)        # the hardware rejects anything else (error 2 / 3)
     a: ArrayConfig = e.array
     R, C = a.rows, a.cols
     L = a.cycles_per_step(precision)

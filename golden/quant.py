@@ -48,7 +48,10 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     (NumPy's ``np.round`` rounds ties to even, which is *not* the convention used here.)
     """
     x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    ax = np.abs(x)
+    r = np.floor(ax)
+    # compare the exact fractional part with 1/2: floor(|x| + 0.5) would round 0.49999999999999994 up
+    return np.sign(x) * (r + (ax - r >= 0.5))
 
 
 def _expand(v: np.ndarray | float, ndim: int, channel_axis: int | None) -> np.ndarray:

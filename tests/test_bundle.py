@@ -127,3 +127,11 @@ def test_missing_files(tmp_path):
 
 def test_errors_are_value_errors():
     assert issubclass(BundleHashError, ValueError) and issubclass(BundleKeyError, ValueError)
+
+
+def test_dotted_stem_keeps_its_name(tmp_path, rng):
+    model = random_int_mlp(rng)
+    X = rng.integers(0, 128, (3, 12))
+    npz, js = save_bundle(tmp_path / "model.v2", model, X, np.zeros(3, int), {"dataset": "test"})
+    assert npz.name == "model.v2.npz" and js.name == "model.v2.json"
+    assert load_bundle(npz).model.layers[0].w.tolist() == model.layers[0].w.tolist()

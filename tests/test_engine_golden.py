@@ -102,3 +102,24 @@ def test_cycle_model_monotone_and_small_cases():
     assert job_cycles(e, 4, 8, 4) < job_cycles(e, 8, 8, 4) < job_cycles(e, 8, 16, 4)
     w = ecfg("ws")
     assert job_cycles(w, 4, 8, 4) < job_cycles(w, 32, 8, 4)
+
+
+def test_driver_rejects_non_integer_params_and_raw_int32_overflow():
+    e = ecfg()
+    rng = np.random.default_rng(2)
+    L = _layer(rng, 4, 8, 4)
+    with pytest.raises(ValueError, match="bias must be an integer array"):
+        encode(e, Layer(L.x, L.w, L.bias + 0.5, L.m0, L.shift))
+    with pytest.raises(ValueError, match="M0 and S must be integer arrays"):
+        encode(e, Layer(L.x, L.w, L.bias, L.m0, L.shift + 0.9))
+    x = np.full((1, 2), 127, np.int64)
+    w = np.full((2, 1), 127, np.int64)
+    with pytest.raises(ValueError, match=r"raw \(requant=False\) results .*int32 output lanes"):
+        encode(e, Layer(x, w, np.array([2**31 - 1]), None, None, requant=False))
+
+
+def test_cycle_model_rejects_what_the_hardware_rejects():
+    e = ecfg()
+    for M, K, N in [(0, 4, 4), (4, e.max_k + 1, 4), (4, 4, e.max_n + 1)]:
+        with pytest.raises(ValueError, match="out of range for this engine"):
+            job_cycles(e, M, K, N)

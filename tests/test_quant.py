@@ -19,6 +19,8 @@ def test_ties_away_from_zero_exact():
     assert s == 1.0
     assert x_int.tolist() == [1, 2, 3, -1, -2, -3, 7, -7, 7]
     assert round_half_away(np.array([2.5, -2.5, 0.49999])).tolist() == [3.0, -3.0, 0.0]
+    # just below a tie: floor(|x| + 0.5) would round this up in floating point
+    assert round_half_away(np.array([0.49999999999999994, -0.49999999999999994])).tolist() == [0.0, 0.0]
     assert np.round(2.5) == 2.0  # numpy's banker's rounding differs: the reason for round_half_away
 
 
