@@ -9,9 +9,9 @@ flag empty, so any model whose C++ spans several files -- e.g. an 8x8 array -- f
 Speed: cocotb's Verilator runner hard-codes ``--public-flat-rw`` (every signal public, which blocks
 Verilator's optimisations). :class:`FastVerilator` drops it and instead passes a Verilator control file
 that makes only the top module's ports public -- all the testbenches touch. ``make bench`` measures the
-difference (``build/bench/array.json``, key ``public_flat_rw``). Measured on an 8x8 OS array: 2.3x
-faster build before ``-fno-merge-cond`` (below), about equal after it; the cocotb run 1.1x faster, its
-speed being bounded by the testbench's Python side rather than by the model.
+difference (``build/bench/array.json``, key ``public_flat_rw``). With the options below, on an 8x8 OS
+array, the two builds took about as long and the cocotb run was 1.1x faster, its speed being bounded
+by the testbench's Python side rather than by the model.
 ``public_all=True`` restores cocotb's behaviour (for waveform debugging and for the benchmark that
 measures the difference).
 
