@@ -129,11 +129,6 @@ class ArrayConfig:
             _check_int("fault.mask", self.fault.mask, 1, (1 << self.acc_width) - 1)
 
     # ----- derived figures -------------------------------------------------------------------------
-    @property
-    def max_precision(self) -> int:
-        """Largest run-time activation precision: ``a_width`` (bit-serial); parallel MACs run at it."""
-        return self.a_width
-
     def cycles_per_step(self, precision: int | None = None) -> int:
         """Cycles one MAC needs per product: 1 (parallel) or ``p`` (bit-serial, default ``a_width``)."""
         if self.mac == "parallel":

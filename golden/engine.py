@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine_config import EngineConfig, OUT_LANE_BITS, PARAM_LANE_BITS
+from .engine_config import EngineConfig, PARAM_LANE_BITS
 from .gemm import clip_precision
 from .requant import MAX_SHIFT, output_range, requantize
 
@@ -178,7 +178,9 @@ def check_layer(ecfg: EngineConfig, L: Layer) -> None:
             raise ValueError(f"precision={L.precision} is out of range: allowed [1, {a.a_width}]")
 
 
-def _geometry(ecfg: EngineConfig, M: int, K: int, N: int):
+def geometry(ecfg: EngineConfig, M: int, K: int, N: int):
+    """``(nt, kc, kp, blocks)``: output tiles ``ceil(N/C)``, K-chunks ``ceil(K/R)``, reduction length
+    streamed per tile (``K`` for OS, ``kc*R`` for WS) and activation blocks ``(m0, rows)``."""
     R, C = ecfg.rows, ecfg.cols
     nt, kc = -(-N // C), -(-K // R)
     kp = K if ecfg.dataflow == "os" else kc * R
@@ -194,7 +196,7 @@ def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
     a = ecfg.array
     R, C, wax = ecfg.rows, ecfg.cols, ecfg.axis_width
     M, K, N = L.dims
-    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     beats = [command_word(M, K, N, relu=L.relu, requant=L.requant, precision=L.precision or 0)]
     # parameters
     bias = np.zeros(nt * C, np.int64)
@@ -252,7 +254,7 @@ def expected_rows(ecfg: EngineConfig, L: Layer) -> np.ndarray:
     """Every ``m_axis`` beat of a good job in order, as ``(beats, C)`` int64 lanes (padding included)."""
     M, K, N = L.dims
     R, C = ecfg.rows, ecfg.cols
-    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     mp = blocks[-1][0] + (R if ecfg.dataflow == "os" else blocks[-1][1])
     xp = np.zeros((mp, K), np.int64)
     xp[:M] = L.x
@@ -293,24 +295,9 @@ def decode_rows(ecfg: EngineConfig, rows: np.ndarray, M: int, N: int) -> np.ndar
     return out[:, :N]
 
 
-def beat_to_lanes(word: int, C: int) -> list[int]:
-    m = (1 << OUT_LANE_BITS) - 1
-    out = []
-    for j in range(C):
-        v = (word >> (j * OUT_LANE_BITS)) & m
-        out.append(v - (1 << 32) if v >> 31 else v)
-    return out
-
-
-def lanes_to_rows(lanes: list[int], C: int) -> np.ndarray:
-    """``m_axis`` frame data as a list of 32-bit lanes (byte_size 32) -> ``(beats, C)`` signed."""
-    a = np.asarray(lanes, dtype=np.int64).reshape(-1, C)
-    return np.where(a >= 1 << 31, a - (1 << 32), a)
-
-
 def section_beats(ecfg: EngineConfig, M: int, K: int, N: int) -> list[int]:
     """Beats per packet part: ``[1 (command), parameters, weights, block 0, block 1, ...]``."""
-    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     wax = ecfg.axis_width
 
     def nbeats(n, ww):
@@ -324,7 +311,7 @@ def section_beats(ecfg: EngineConfig, M: int, K: int, N: int) -> list[int]:
 
 def rows_before_cut(ecfg: EngineConfig, M: int, K: int, N: int, cut: int) -> int:
     """Result beats a job truncated to its first ``cut`` beats still delivers (complete blocks)."""
-    nt, kc, kp, blocks = _geometry(ecfg, M, K, N)
+    nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     sb = section_beats(ecfg, M, K, N)
     end = sum(sb[:3])
     rows = 0

@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .config import ArrayConfig
+from .config import ArrayConfig, _check_int
 
 AXIS_WIDTHS = (64, 128, 256, 512, 1024)
 #: header fields M, K, N are 16 bits
@@ -38,13 +38,6 @@ MAX_N_RANGE = (1, 4096)
 PARAM_LANE_BITS = 96
 #: bits per output lane on m_axis (every result is a sign-extended int32)
 OUT_LANE_BITS = 32
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name}={value} is out of range: allowed [{lo}, {hi}]")
 
 
 @dataclass(frozen=True)

@@ -34,17 +34,9 @@ for parameters, weights and the first block, then 32 blocks x 32 tiles x 256 bea
 from __future__ import annotations
 
 from .config import ArrayConfig
-from .engine import check_dims
+from .engine import check_dims, geometry
 from .engine_config import EngineConfig
 
-
-def _geometry(e: EngineConfig, M: int, K: int, N: int):
-    R, C = e.rows, e.cols
-    nt, kc = -(-N // C), -(-K // R)
-    kp = K if e.dataflow == "os" else kc * R
-    B = e.block_rows
-    blocks = [min(B, M - m0) for m0 in range(0, M, B)]
-    return nt, kc, kp, blocks
 
 
 def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
@@ -61,7 +53,8 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     L = a.cycles_per_step(precision)
     OS = a.dataflow == "os"
     wax = e.axis_width
-    nt, kc, kp, blocks = _geometry(e, M, K, N)
+    nt, kc, kp, starts = geometry(e, M, K, N)
+    blocks = [mb for _, mb in starts]
     nb = len(blocks)
     sec = [(e.p_word, nt), (e.w_word, nt * kp)]
     for mb in blocks:
@@ -74,19 +67,19 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     have, idx, full, j = 0, 0, 0, 0  # unpacker of the current section
     loaded = released = 0
     # activation generator
-    sv, s_first, s_last, s_tlast = 0, 0, 0, 0
+    sv, s_last, s_tlast = 0, 0, 0
     g_blk, g_i, g_done = 0, 0, False
     # WS weight generator
     wv, h_blk, h_i, h_done = 0, 0, 0, False
     # array: front end
-    fe_busy, fe_pos, fe_last, fe_tlast = 0, 0, 0, 0
+    fe_busy, fe_pos, fe_last = 0, 0, 0
     since_last = R
     # WS array state
     wfull = [0, 0]
     wbusy = [0, 0]
     lb = cb = 0
     wrow = 0
-    B_rel = L + R + C - 2
+    B_rel = L + R + C - 2      # release time of a WS weight buffer (golden.cycles)
     rows_total = nb * nt * R if OS else nt * sum(blocks)
     rows_seen = 0
     last_row_cycle = None
@@ -162,7 +155,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                     last_row_cycle = t + L + R + C + 2
             for b in (0, 1):
                 if t_take and cb == b:
-                    wbusy[b] = L + R + C - 2
+                    wbusy[b] = B_rel
                 elif wbusy[b]:
                     wbusy[b] -= 1
                 if w_take and wrow == R - 1 and lb == b:
@@ -207,12 +200,12 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                 i = g_i
                 if OS:
                     k = i % K
-                    s_first, s_last = k == 0, k == K - 1
+                    s_last = k == K - 1
                 else:
                     mb = blocks[g_blk]
                     jj = i % (kc * mb)
                     c, mm = divmod(jj, mb)
-                    s_first, s_last, s_tlast = c == 0, c == kc - 1, mm == mb - 1
+                    s_last, s_tlast = c == kc - 1, mm == mb - 1
                 g_i += 1
                 if g_i == block_beats[g_blk]:
                     g_i = 0

@@ -18,7 +18,7 @@ bubble. When the array stalls (``en = 0``) nothing changes.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In
 

@@ -117,13 +117,6 @@ class Sequential:
         """``(layer, name)`` for every trainable array."""
         return [(l, k) for l in self.layers for k in l.params]
 
-    def state(self) -> list[dict]:
-        return [{k: v.copy() for k, v in l.params.items()} for l in self.layers]
-
-    def load_state(self, state: list[dict]) -> None:
-        for l, s in zip(self.layers, state):
-            for k, v in s.items():
-                l.params[k][...] = v
 
 
 def build_mlp(sizes: list[int], rng: np.random.Generator, dropout: float = 0.0) -> Sequential:
