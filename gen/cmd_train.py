@@ -2,7 +2,8 @@
 
 Outputs in ``--out`` (default ``build/train``): ``report.json`` (list ``rows``), ``report.md``,
 ``training_curve.png`` and the bundles ``bundle_w8a8``, ``bundle_w4a4_qat``, ``bundle_tq`` (``.npz`` + ``.json``).
-All logic lives in :mod:`golden.train.report`.
+A stratified ``--val-frac`` (20 %) of the training images is held out for model selection; the test set is
+only reported. All logic lives in :mod:`golden.train.report`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def register(subparsers) -> None:
                    help="learning-rate schedule (default: cosine with one warm restart)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3)")
     p.add_argument("--seed", type=int, default=None, help="initialization/shuffling seed (default: 0)")
+    p.add_argument("--val-frac", type=float, default=None,
+                   help="fraction of the training images held out for model selection, in (0, 0.5] (default: 0.2)")
     p.add_argument("--quick", action="store_true",
                    help="small grids (smoke test): uniform bits {2,4,8}, one uniform and one TQ QAT run")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
@@ -57,6 +60,10 @@ def run(args) -> int:
     cfg = ExperimentConfig(train=replace(tc, **over))
     if args.qat_epochs is not None:
         cfg = replace(cfg, qat_epochs=args.qat_epochs)
+    if args.val_frac is not None:
+        if not 0.0 < args.val_frac <= 0.5:
+            raise ValueError(f"--val-frac={args.val_frac} is out of range: allowed (0, 0.5]")
+        cfg = replace(cfg, val_frac=args.val_frac)
     if args.quick:
         cfg = replace(cfg, uniform_bits=(2, 4, 8), qat_uniform=((4, 4),), tq_groups=(8,), tq_k_per_value=(0.5, 1.0),
                       tq_kx=(2,), tq_qat=(TQConfig(8, 4, 2, "hese"),))

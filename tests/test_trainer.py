@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from golden.mlp import TQConfig
-from golden.train.data import digits_split, load_idx, mnist_split
+from golden.train.data import digits_split, hold_out, load_idx, mnist_split
 from golden.train.layers import Dropout, Linear, ReLU, Sequential, build_mlp
-from golden.train.losses import l2_penalty, mse, softmax_cross_entropy
+from golden.train.losses import distillation, l2_penalty, mse, softmax, softmax_cross_entropy
 from golden.train.optim import SGD, Adam, RMSProp
 from golden.train.qat import ActQuant, QuantConfig, attach_quantizers, calibrate_activations
 from golden.train.schedules import Constant, CosineWarmRestarts, Cyclical, Multistage
@@ -66,6 +66,37 @@ def test_gradcheck_losses(rng):
     assert softmax_cross_entropy(z, y)[0] == pytest.approx(-np.mean(np.log(s[np.arange(4), y])))
 
 
+def test_gradcheck_distillation(rng):
+    z, t = rng.normal(size=(5, 7)), 3 * rng.normal(size=(5, 7))
+    y = rng.integers(0, 7, 5)
+    for alpha, T in ((0.0, 4.0), (0.7, 4.0), (1.0, 1.0), (0.5, 2.5)):
+        _, dz = distillation(z, y, t, alpha, T)
+        assert np.allclose(dz, num_grad(lambda: distillation(z, y, t, alpha, T)[0], z), atol=1e-7), (alpha, T)
+    # value against the definition: (1 - a) CE + a T^2 KL(p_t || p_s) at temperature T
+    a, T = 0.6, 3.0
+    p, q = softmax(t / T), softmax(z / T)
+    kl = np.mean(np.sum(p * np.log(p / q), axis=1))
+    assert distillation(z, y, t, a, T)[0] == pytest.approx((1 - a) * softmax_cross_entropy(z, y)[0] + a * T * T * kl)
+    assert distillation(t, y, t, 1.0, T)[0] == pytest.approx(0.0, abs=1e-12)  # student == teacher
+    with pytest.raises(ValueError, match="alpha"):
+        distillation(z, y, t, 1.5, T)
+    with pytest.raises(ValueError, match="teacher"):
+        distillation(z, y, t[:, :3], 0.5, T)
+
+
+def test_distillation_in_training_loop(rng):
+    sp = digits_split()
+    X = sp.x_train[:256] / 16
+    teacher = new_model(64, 10, TrainConfig(hidden=(16,), seed=3))
+    cfg = TrainConfig(hidden=(16,), epochs=3, lr=5e-3, distill_alpha=1.0, distill_T=2.0, dropout=0.0)
+    student = new_model(64, 10, cfg)
+    t_log = teacher.forward(X, train=False)
+    before = distillation(student.forward(X), sp.y_train[:256], t_log, 1.0, 2.0)[0]
+    train(student, X, sp.y_train[:256], cfg, progress=False, teacher=teacher)
+    after = distillation(student.forward(X), sp.y_train[:256], t_log, 1.0, 2.0)[0]
+    assert after < 0.5 * before, (before, after)  # alpha = 1: the student learns the teacher, not the labels
+
+
 def test_gradcheck_full_mlp_with_weight_decay(rng):
     m = build_mlp([6, 5, 4, 3], rng)
     X, y = rng.normal(size=(5, 6)), rng.integers(0, 3, 5)
@@ -119,6 +150,26 @@ def test_digits_split_fixed_and_stratified():
     assert np.array_equal(a.x_test, b.x_test) and len(a.y_test) == 450 and len(a.y_train) == 1347
     frac = np.bincount(a.y_test, minlength=10) / np.bincount(a.y_train, minlength=10)
     assert np.all(np.abs(frac - 1 / 3) < 0.02)
+
+
+def test_hold_out_validation_split():
+    sp = digits_split()
+    v = hold_out(sp, 0.2, 0)
+    assert len(v.y_val) == 270 and len(v.y_train) == 1077 and np.array_equal(v.x_test, sp.x_test)
+    # disjoint and together the original training set (rows compared as whole images + labels)
+    rows = lambda x, y: {tuple(r) + (int(l),) for r, l in zip(x, y)}
+    full = rows(sp.x_train, sp.y_train)
+    assert rows(v.x_train, v.y_train) | rows(v.x_val, v.y_val) <= full
+    assert len(v.y_train) + len(v.y_val) == len(sp.y_train)
+    frac = np.bincount(v.y_val, minlength=10) / np.bincount(sp.y_train, minlength=10)
+    assert np.all(np.abs(frac - 0.2) < 0.02)                       # stratified
+    assert np.array_equal(hold_out(sp, 0.2, 0).x_val, v.x_val)     # fixed
+    assert v.meta["n_val"] == 270 and v.meta["n_train"] == 1077 and "val_indices_sha256_16" in v.meta
+    for bad in (0.0, 0.6, -0.1):
+        with pytest.raises(ValueError, match=r"val_frac=.*allowed \(0, 0.5\]"):
+            hold_out(sp, bad)
+    with pytest.raises(ValueError, match="already"):
+        hold_out(v, 0.2)
 
 
 def test_training_learns_and_qat_runs(rng):

@@ -34,6 +34,8 @@ class Split:
     y_test: np.ndarray
     pixel_max: float
     meta: dict
+    x_val: np.ndarray | None = None  # held out of the training data for model selection (see hold_out)
+    y_val: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -68,6 +70,28 @@ def digits_split(test_size: float = DIGITS_TEST_SIZE, seed: int = DIGITS_SPLIT_S
         "test_indices_sha256_16": _indices_hash(te),
     }
     return Split("digits", X[tr], y[tr], X[te], y[te], 16.0, meta)
+
+
+def hold_out(split: Split, frac: float = 0.2, seed: int = 0) -> Split:
+    """Carve a stratified validation set of ``frac`` of the training images out of ``split``.
+
+    The validation set is what model selection looks at (which TQ setting, which uniform width); the test
+    set is only reported. ``frac`` must lie in (0, 0.5]; the split is fixed by ``seed``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < frac <= 0.5:
+        raise ValueError(f"val_frac={frac} is out of range: allowed (0, 0.5]")
+    if split.x_val is not None:
+        raise ValueError("split already has a validation set")
+    idx = np.arange(len(split.y_train))
+    counts = np.bincount(split.y_train)
+    strat = split.y_train if counts[counts > 0].min() >= 2 else None
+    tr, va = train_test_split(idx, test_size=frac, stratify=strat, random_state=seed)
+    meta = dict(split.meta, n_train=int(len(tr)), n_val=int(len(va)), val_frac=frac, val_random_state=seed,
+                val_split="train_test_split(train part, stratify=y)", val_indices_sha256_16=_indices_hash(va))
+    return Split(split.name, split.x_train[tr], split.y_train[tr], split.x_test, split.y_test, split.pixel_max,
+                 meta, split.x_train[va], split.y_train[va])
 
 
 def load_idx(path: str | Path) -> np.ndarray:

@@ -5,6 +5,10 @@ Softmax ``s_i = e^(z_i) / sum_j e^(z_j)`` with cross-entropy ``L = -(1/B) sum_b 
 
 Mean squared error ``L = (1/n) sum (z - t)^2`` over all n entries: ``dL/dz = 2 (z - t) / n``.
 
+Knowledge distillation (Hinton et al. 2015) from a teacher's logits ``t`` at temperature ``T``:
+``L = (1 - a) CE(z, y) + a T^2 (1/B) sum_b KL(softmax(t_b / T) || softmax(z_b / T))`` with
+``dL/dz = (1 - a) (s - onehot(y)) / B + a T (softmax(z / T) - softmax(t / T)) / B``.
+
 Weight decay (L2) ``L + lambda ||W||^2`` over the weight matrices (not the biases): ``dL/dW += 2 lambda W``.
 """
 
@@ -33,6 +37,22 @@ def softmax_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarr
     grad = softmax(z)
     grad[np.arange(B), y] -= 1.0
     return loss, grad / B
+
+
+def distillation(z: np.ndarray, y: np.ndarray, t: np.ndarray, alpha: float, T: float) -> tuple[float, np.ndarray]:
+    """``(L, dL/dz)`` of the distillation loss above for logits ``z``, labels ``y`` and teacher logits ``t``."""
+    if t.shape != z.shape:
+        raise ValueError(f"teacher logits {t.shape} must match student logits {z.shape}")
+    if not 0.0 <= alpha <= 1.0 or not T > 0.0:
+        raise ValueError(f"distillation needs alpha in [0, 1] and T > 0, got alpha={alpha}, T={T}")
+    ce, dce = softmax_cross_entropy(z, y)
+    B = z.shape[0]
+    pt = softmax(t / T)
+    zs = z / T - (z / T).max(axis=1, keepdims=True)
+    log_q = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
+    kl = float(np.sum(pt * (np.log(np.maximum(pt, 1e-300)) - log_q)) / B)
+    dkl = T * (softmax(z / T) - pt) / B   # d(T^2 KL)/dz
+    return (1 - alpha) * ce + alpha * T * T * kl, (1 - alpha) * dce + alpha * dkl
 
 
 def mse(z: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:

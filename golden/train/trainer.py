@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from golden.train.layers import Linear, Sequential, build_mlp
-from golden.train.losses import l2_penalty, softmax_cross_entropy
+from golden.train.losses import distillation, l2_penalty, softmax_cross_entropy
 from golden.train.optim import make_optimizer
 from golden.train.schedules import make_schedule
 
@@ -34,6 +34,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.1
     seed: int = 0
+    distill_alpha: float = 0.0   # weight of the teacher term when train() gets a teacher (losses.distillation)
+    distill_T: float = 4.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,10 +56,15 @@ def accuracy(model: Sequential, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(model.forward(X, train=False), axis=1) == y))
 
 
-def loss_and_grads(model: Sequential, X: np.ndarray, y: np.ndarray, weight_decay: float, train: bool = True) -> float:
-    """Forward + backward; fills every layer's ``grads``; returns ``CE + lambda sum ||W||^2``."""
+def loss_and_grads(model: Sequential, X: np.ndarray, y: np.ndarray, weight_decay: float, train: bool = True,
+                   teacher_logits: np.ndarray | None = None, alpha: float = 0.0, T: float = 4.0) -> float:
+    """Forward + backward; fills every layer's ``grads``; returns ``CE + lambda sum ||W||^2`` (with
+    ``teacher_logits``: the distillation loss in place of ``CE``)."""
     z = model.forward(X, train=train)
-    loss, dz = softmax_cross_entropy(z, y)
+    if teacher_logits is None:
+        loss, dz = softmax_cross_entropy(z, y)
+    else:
+        loss, dz = distillation(z, y, teacher_logits, alpha, T)
     model.backward(dz)
     lins = model.linears()
     pen, dpen = l2_penalty([l.params["W"] for l in lins], weight_decay)
@@ -81,8 +88,12 @@ def train(
     on_epoch_start: Callable[[int], None] | None = None,
     desc: str = "train",
     progress: bool = True,
+    teacher: Sequential | None = None,
 ) -> History:
-    """Train ``model`` in place; the test set (if given) is only *reported* per epoch, never used to select."""
+    """Train ``model`` in place; the test set (if given) is only *reported* per epoch, never used to select.
+
+    With a ``teacher`` (e.g. the float network during QAT) the loss is the distillation loss with
+    ``cfg.distill_alpha`` and ``cfg.distill_T`` against the teacher's logits (computed once, dropout off)."""
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
     rng = np.random.default_rng(cfg.seed + 1)
@@ -93,6 +104,7 @@ def train(
     sched = make_schedule(cfg.schedule, cfg.lr, total, per_epoch)
     slots = [(i, name) for i, l in enumerate(model.layers) for name in l.params]
     hist = History()
+    t_logits = None if teacher is None else teacher.forward(X, train=False)
     t = 0
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False, unit="ep")
     for ep in bar:
@@ -102,7 +114,9 @@ def train(
         tot = 0.0
         for b in range(per_epoch):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            tot += loss_and_grads(model, X[idx], y[idx], cfg.weight_decay) * len(idx)
+            tl = None if t_logits is None else t_logits[idx]
+            tot += loss_and_grads(model, X[idx], y[idx], cfg.weight_decay, teacher_logits=tl, alpha=cfg.distill_alpha,
+                                  T=cfg.distill_T) * len(idx)
             opt.lr = sched(t)
             opt.step([((i, k), model.layers[i].params[k], model.layers[i].grads[k]) for i, k in slots])
             t += 1
