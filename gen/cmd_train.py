@@ -25,6 +25,8 @@ def register(subparsers) -> None:
                    help="learning-rate schedule (default: cosine with one warm restart)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3)")
     p.add_argument("--seed", type=int, default=None, help="initialization/shuffling seed (default: 0)")
+    p.add_argument("--distill", type=float, default=None, metavar="ALPHA",
+                   help="QAT learns the float network's logits with weight ALPHA in [0, 1] (default: 0, labels only)")
     p.add_argument("--val-frac", type=float, default=None,
                    help="fraction of the training images held out for model selection, in (0, 0.5] (default: 0.2)")
     p.add_argument("--quick", action="store_true",
@@ -60,6 +62,10 @@ def run(args) -> int:
     cfg = ExperimentConfig(train=replace(tc, **over))
     if args.qat_epochs is not None:
         cfg = replace(cfg, qat_epochs=args.qat_epochs)
+    if args.distill is not None:
+        if not 0.0 <= args.distill <= 1.0:
+            raise ValueError(f"--distill={args.distill} is out of range: allowed [0, 1]")
+        cfg = replace(cfg, qat_distill_alpha=args.distill)
     if args.val_frac is not None:
         if not 0.0 < args.val_frac <= 0.5:
             raise ValueError(f"--val-frac={args.val_frac} is out of range: allowed (0, 0.5]")

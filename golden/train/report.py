@@ -44,6 +44,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     qat_epochs: int = 15
     qat_lr: float = 5e-4
+    qat_distill_alpha: float = 0.0  # > 0: QAT also learns the float network's logits (losses.distillation, T=4)
     uniform_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
     qat_uniform: tuple[tuple[int, int], ...] = ((2, 2), (2, 3), (2, 4), (3, 2), (3, 3), (3, 4), (4, 2), (4, 3),
                                                 (4, 4))
@@ -64,6 +65,7 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         return {
             "train": self.train.to_dict(), "qat_epochs": self.qat_epochs, "qat_lr": self.qat_lr,
+            "qat_distill_alpha": self.qat_distill_alpha,
             "uniform_bits": list(self.uniform_bits), "qat_uniform": [list(p) for p in self.qat_uniform],
             "tq_groups": list(self.tq_groups), "tq_k_per_value": list(self.tq_k_per_value),
             "tq_kx": list(self.tq_kx), "tq_encodings": list(self.tq_encodings),
@@ -127,9 +129,9 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
                     layer.p = 0.0
             qt = TrainConfig(hidden=cfg.train.hidden, epochs=cfg.qat_epochs, batch_size=cfg.train.batch_size,
                              optimizer="adam", lr=cfg.qat_lr, schedule="cosine", weight_decay=cfg.train.weight_decay,
-                             dropout=0.0, seed=cfg.train.seed + 1)
+                             dropout=0.0, seed=cfg.train.seed + 1, distill_alpha=cfg.qat_distill_alpha)
             curves[label] = train(q, X, y, qt, Xt, yt, on_epoch_start=lambda e: calibrate_activations(q, Xc),
-                                  desc=label, progress=progress)
+                                  desc=label, progress=progress, teacher=model if cfg.qat_distill_alpha > 0 else None)
             calibrate_activations(q, Xc)
         return to_int_mlp(q, split.pixel_max, meta={"name": label, "qat": qat})
 
