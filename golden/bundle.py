@@ -143,6 +143,8 @@ def _nonfinite(obj, where: str = "manifest"):
 
 
 def _require(d: dict, key: str, where: str):
+    if not isinstance(d, dict):
+        raise BundleFormatError(f"{where} must be a JSON object, got {type(d).__name__} {d!r:.40}")
     if key not in d:
         raise BundleKeyError(f"{where}: missing key {key!r}")
     return d[key]
@@ -195,7 +197,7 @@ def load_bundle(path: str | Path) -> Bundle:
                           _require(t, "encoding", "tq"))
         except BundleError:
             raise
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise BundleValueError(f"manifest tq: {exc}") from None
 
     try:
@@ -229,7 +231,10 @@ def load_bundle(path: str | Path) -> Bundle:
         if c_prev is not None and c_in != c_prev:
             raise BundleShapeError(f"{lw}.c_in must equal the previous layer's c_out = {c_prev}, got {c_in}")
         c_prev = c_out
-        relu, requant = bool(_require(ml, "relu", lw)), bool(_require(ml, "requant", lw))
+        relu, requant = _require(ml, "relu", lw), _require(ml, "requant", lw)
+        for name, v in (("relu", relu), ("requant", requant)):
+            if not isinstance(v, bool):
+                raise BundleValueError(f"{lw}.{name} must be true or false, got {v!r}")
         last = i == len(mlayers) - 1
         if requant == last:
             raise BundleValueError(f"{lw}.requant must be {not last} (hidden layers requantize, the final "
@@ -259,11 +264,14 @@ def load_bundle(path: str | Path) -> Bundle:
     test_y = arr("test.y", (test_x.shape[0],))
     in_range(test_x, "test.x", -(1 << (a_bits - 1)), (1 << (a_bits - 1)) - 1)
     in_range(test_y, "test.y", 0, mlayers[-1]["c_out"] - 1)
+    meta = manifest.get("meta", {})
+    if not isinstance(meta, dict):
+        raise BundleFormatError(f"{where}: 'meta' must be a JSON object, got {type(meta).__name__}")
     got = content_hash(arrays, manifest)
     if got != expected_hash:
         raise BundleHashError(f"content_sha256 mismatch: manifest says {expected_hash}, arrays hash to {got}")
     model = IntMLP(layers, a_bits=a_bits, w_bits=w_bits, input_clip=input_clip, pixel_max=pixel_max, tq=tq,
-                   meta=dict(manifest.get("meta", {})))
+                   meta=dict(meta))
     return Bundle(model, test_x, test_y, manifest)
 
 

@@ -135,3 +135,24 @@ def test_dotted_stem_keeps_its_name(tmp_path, rng):
     npz, js = save_bundle(tmp_path / "model.v2", model, X, np.zeros(3, int), {"dataset": "test"})
     assert npz.name == "model.v2.npz" and js.name == "model.v2.json"
     assert load_bundle(npz).model.layers[0].w.tolist() == model.layers[0].w.tolist()
+
+
+@pytest.mark.parametrize("edit, error, match", [
+    (lambda m: m.__setitem__("layers", [1, 2]), BundleFormatError, r"layers\[0\] must be a JSON object"),
+    (lambda m: m.__setitem__("layers", {"0": {}}), BundleFormatError, "'layers' must be a non-empty list"),
+    (lambda m: m.__setitem__("tq", [4, 4, 2]), BundleFormatError, "tq must be a JSON object"),
+    (lambda m: m["tq"].__setitem__("g", "4"), BundleValueError, "manifest tq"),
+    (lambda m: m["layers"][0].__setitem__("relu", "yes"), BundleValueError, r"layers\[0\].relu must be true or false"),
+    (lambda m: m["layers"][0].__setitem__("s_w", 3.0), BundleShapeError, r"layers\[0\].s_w must be a list"),
+    (lambda m: m["layers"][0].__setitem__("c_in", 12.0), BundleValueError, r"layers\[0\].c_in must be an integer"),
+    (lambda m: m.__setitem__("a_bits", "8"), BundleValueError, r"a_bits must be an integer in \[2, 16\]"),
+    (lambda m: m.__setitem__("meta", [1]), BundleFormatError, "'meta' must be a JSON object"),
+    (lambda m: m.__setitem__("input_clip", None), BundleValueError, "input_clip must be a finite number"),
+], ids=["layer-not-object", "layers-not-list", "tq-not-object", "tq-g-string", "relu-string", "s_w-scalar",
+        "c_in-float", "a_bits-string", "meta-list", "input_clip-null"])
+def test_wrong_json_types_are_clear_errors(saved, edit, error, match):
+    """A manifest with the right keys but wrong JSON types is rejected with a BundleError naming the field."""
+    *_, npz, js = saved
+    _rewrite_json(js, edit)
+    with pytest.raises(error, match=match):
+        load_bundle(js)
