@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="initialization/shuffling seed (default: 0)")
     p.add_argument("--distill", type=float, default=None, metavar="ALPHA",
                    help="QAT learns the float network's logits with weight ALPHA in [0, 1] (default: 0, labels only)")
+    p.add_argument("--m0-bits", type=int, default=None,
+                   help="width of the unsigned requantization multiplier M0, in [2, 31] (default: 31)")
     p.add_argument("--val-frac", type=float, default=None,
                    help="fraction of the training images held out for model selection, in (0, 0.5] (default: 0.2)")
     p.add_argument("--quick", action="store_true",
@@ -66,6 +68,10 @@ def run(args) -> int:
         if not 0.0 <= args.distill <= 1.0:
             raise ValueError(f"--distill={args.distill} is out of range: allowed [0, 1]")
         cfg = replace(cfg, qat_distill_alpha=args.distill)
+    if args.m0_bits is not None:
+        if not 2 <= args.m0_bits <= 31:
+            raise ValueError(f"--m0-bits={args.m0_bits} is out of range: allowed [2, 31]")
+        cfg = replace(cfg, m0_bits=args.m0_bits)
     if args.val_frac is not None:
         if not 0.0 < args.val_frac <= 0.5:
             raise ValueError(f"--val-frac={args.val_frac} is out of range: allowed (0, 0.5]")

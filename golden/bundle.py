@@ -107,7 +107,7 @@ def save_bundle(path: str | Path, model: IntMLP, test_x, test_y, dataset: dict |
             "c_in": int(l.w.shape[0]), "c_out": int(l.w.shape[1]), "relu": bool(l.relu), "requant": l.requant,
             "w_bits": int(l.w_bits), "a_bits": int(l.a_bits), "s_in": float(l.s_in),
             "s_w": [float(v) for v in np.asarray(l.s_w).ravel()],
-            "s_out": None if l.s_out is None else float(l.s_out), "m0_bits": 31,
+            "s_out": None if l.s_out is None else float(l.s_out), "m0_bits": int(l.m0_bits),
         })
     arrays["test.x"] = np.asarray(test_x, dtype=np.int64)
     arrays["test.y"] = np.asarray(test_y, dtype=np.int64)
@@ -256,7 +256,7 @@ def load_bundle(path: str | Path) -> Bundle:
             in_range(m0, f"layer{i}.m0", 0, (1 << m0_bits) - 1)
             shift = arr(f"layer{i}.shift", (c_out,))
             in_range(shift, f"layer{i}.shift", 1, MAX_SHIFT)
-        layers.append(IntLayer(w, b, m0, shift, relu, w_bits, a_bits, s_in, s_w, s_out))
+        layers.append(IntLayer(w, b, m0, shift, relu, w_bits, a_bits, s_in, s_w, s_out, m0_bits))
     tx = arrays.get("test.x")
     if tx is None:
         raise BundleKeyError(f"{npz_path.name}: missing array 'test.x'")

@@ -94,6 +94,7 @@ class IntLayer:
     s_in: float  # real value of one input LSB
     s_w: np.ndarray  # (C_out,) real value of one weight LSB per output channel
     s_out: float | None  # real value of one output LSB (None for raw logits)
+    m0_bits: int = 31  # width of the unsigned multiplier: 0 <= m0 < 2^m0_bits
 
     @property
     def requant(self) -> bool:
@@ -113,6 +114,8 @@ class IntLayer:
             raise ValueError(f"bias must have shape ({self.w.shape[1]},), got {self.bias.shape}")
         if self.bias.size and (self.bias.min() < INT32_MIN or self.bias.max() > INT32_MAX):
             raise ValueError("bias must fit int32")
+        if self.m0 is not None and self.m0.size and (self.m0.min() < 0 or self.m0.max() >= 1 << self.m0_bits):
+            raise ValueError(f"m0 must lie in [0, 2^{self.m0_bits} - 1] for m0_bits={self.m0_bits}")
 
 
 @dataclass

@@ -31,10 +31,11 @@ def test_tq_cli_bad_budget(capsys):
 def test_train_cli_quick(tmp_path):
     out = tmp_path / "t"
     assert main(["train", "--out", str(out), "--epochs", "3", "--qat-epochs", "1", "--hidden", "32", "--quick",
-                 "--distill", "0.5", "--no-progress"]) == 0
+                 "--distill", "0.5", "--m0-bits", "16", "--no-progress"]) == 0
     rep = json.loads((out / "report.json").read_text())
     names = {r["name"] for r in rep["rows"]}
     assert rep["config"]["qat_distill_alpha"] == 0.5 and rep["config"]["val_frac"] == 0.2
+    assert rep["config"]["m0_bits"] == 16
     assert {"float", "w8a8", "w4a4-qat"} <= names
     assert rep["dataset"]["n_val"] + rep["dataset"]["n_train"] == 1347 and rep["dataset"]["n_test"] == 450
     for r in rep["rows"]:
@@ -51,6 +52,8 @@ def test_train_cli_quick(tmp_path):
     acc = np.mean(mlp_forward_int(b.model, x).predict() == y)
     row = next(r for r in rep["rows"] if r["name"] == "w8a8")
     assert acc == pytest.approx(row["accuracy"])
+    hidden = [l for l in b.model.layers if l.m0 is not None]
+    assert hidden and all(l.m0.max() < 2**16 for l in hidden) and b.manifest["layers"][0]["m0_bits"] == 16
 
 
 def test_train_cli_bad_option(capsys):
@@ -58,6 +61,8 @@ def test_train_cli_bad_option(capsys):
     assert "--epochs" in capsys.readouterr().err
     assert main(["train", "--val-frac", "0.7", "--out", "/nonexistent/x"]) == 2
     assert "--val-frac=0.7 is out of range: allowed (0, 0.5]" in capsys.readouterr().err
+    assert main(["train", "--m0-bits", "32", "--out", "/nonexistent/x"]) == 2
+    assert "--m0-bits=32 is out of range: allowed [2, 31]" in capsys.readouterr().err
     assert main(["train", "--distill", "2", "--out", "/nonexistent/x"]) == 2
     assert "--distill=2.0 is out of range: allowed [0, 1]" in capsys.readouterr().err
 

@@ -160,7 +160,7 @@ def to_int_mlp(qmodel: Sequential, pixel_max: float, input_clip: float = 1.0, me
             s_out = float(scale_from_clip(acts[i + 1].L, cfg.a_bits))
             m0, shift = quantize_multipliers(s_in * s_w / s_out, cfg.m0_bits)
         layers.append(IntLayer(w_int, b_int, m0, shift, relu=not final, w_bits=cfg.w_bits, a_bits=cfg.a_bits,
-                               s_in=s_in, s_w=s_w, s_out=s_out))
+                               s_in=s_in, s_w=s_w, s_out=s_out, m0_bits=cfg.m0_bits))
         if not final:
             s_in = s_out
     return IntMLP(layers, a_bits=cfg.a_bits, w_bits=cfg.w_bits, input_clip=input_clip, pixel_max=pixel_max,

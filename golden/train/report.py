@@ -59,6 +59,7 @@ class ExperimentConfig:
     select_max_flips: int = 0  # headline TQ row: validation predictions differing from float (see _headline)
     tq_base_bits: int = 8
     calib_samples: int = 512
+    m0_bits: int = 31       # width of the unsigned requantization multiplier M0 (golden.requant)
     val_frac: float = 0.2   # of the training images, held out for selection (golden.train.data.hold_out)
     val_seed: int = 0
 
@@ -70,7 +71,7 @@ class ExperimentConfig:
             "tq_groups": list(self.tq_groups), "tq_k_per_value": list(self.tq_k_per_value),
             "tq_kx": list(self.tq_kx), "tq_encodings": list(self.tq_encodings),
             "tq_qat": [t.name for t in self.tq_qat], "tq_base_bits": self.tq_base_bits,
-            "calib_samples": self.calib_samples, "val_frac": self.val_frac, "val_seed": self.val_seed,
+            "calib_samples": self.calib_samples, "m0_bits": self.m0_bits, "val_frac": self.val_frac, "val_seed": self.val_seed,
             "select_max_flips": self.select_max_flips,
         }
 
@@ -150,20 +151,20 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
     grid = [(w, a) for w in cfg.uniform_bits for a in cfg.uniform_bits]
     base = None
     for w, a in tqdm(grid, desc="uniform PTQ grid", disable=not progress, leave=False):
-        im = quantized(QuantConfig(w, a), False, f"w{w}a{a}")
+        im = quantized(QuantConfig(w, a, m0_bits=cfg.m0_bits), False, f"w{w}a{a}")
         rows.append(uniform_row(im, "uniform-ptq", f"w{w}a{a}"))
         if (w, a) == (cfg.tq_base_bits, cfg.tq_base_bits):
             base = im
             bundles["w8a8"] = save_bundle(out / "bundle_w8a8", im, test_x(im), yt, split.meta)
     for w, a in tqdm(cfg.qat_uniform, desc="uniform QAT", disable=not progress, leave=False):
         label = f"w{w}a{a}-qat"
-        im = quantized(QuantConfig(w, a), True, label)
+        im = quantized(QuantConfig(w, a, m0_bits=cfg.m0_bits), True, label)
         rows.append(uniform_row(im, "uniform-qat", label))
         if (w, a) == (4, 4):
             bundles["w4a4-qat"] = save_bundle(out / "bundle_w4a4_qat", im, test_x(im), yt, split.meta)
     if base is None:
         b = cfg.tq_base_bits
-        base = quantized(QuantConfig(b, b), False, f"w{b}a{b}")
+        base = quantized(QuantConfig(b, b, m0_bits=cfg.m0_bits), False, f"w{b}a{b}")
     macs = base.macs()
     tq_grid = [TQConfig(g, max(1, int(round(g * r))), kx, enc) for enc in cfg.tq_encodings for g in cfg.tq_groups
                for r in cfg.tq_k_per_value for kx in cfg.tq_kx]
@@ -182,7 +183,7 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
     for tq in tqdm(cfg.tq_qat, desc="TQ QAT", disable=not progress, leave=False):
         b = cfg.tq_base_bits
         label = f"{tq.name}-qat"
-        im = quantized(QuantConfig(b, b, tq), True, label)
+        im = quantized(QuantConfig(b, b, tq, m0_bits=cfg.m0_bits), True, label)
         tq_models[label] = im
         rows.append(tq_row(tq, im, "tq-qat", label))
 
