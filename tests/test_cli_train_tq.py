@@ -91,7 +91,8 @@ def test_train_cli_tq_acceptance(full_report):
     assert full_report["float_accuracy"] - tq["accuracy"] <= 0.005 and uni["term_pair_ops"] >= 5 * tq["term_pair_ops"]
     assert tq["val_agreement"] == 1.0 and h["selected_on"] == "validation"
     n_val = full_report["dataset"]["n_val"]
-    cheaper = [r for r in rows.values() if r["kind"].startswith("uniform") and r["term_pair_ops"] < uni["term_pair_ops"]]
+    cheaper = [r for r in rows.values()
+               if r["kind"].startswith("uniform") and r["term_pair_ops"] < uni["term_pair_ops"]]
     assert all(r["val_accuracy"] < tq["val_accuracy"] - 0.5 / n_val for r in cheaper)
 
 

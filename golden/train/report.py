@@ -71,8 +71,8 @@ class ExperimentConfig:
             "tq_groups": list(self.tq_groups), "tq_k_per_value": list(self.tq_k_per_value),
             "tq_kx": list(self.tq_kx), "tq_encodings": list(self.tq_encodings),
             "tq_qat": [t.name for t in self.tq_qat], "tq_base_bits": self.tq_base_bits,
-            "calib_samples": self.calib_samples, "m0_bits": self.m0_bits, "val_frac": self.val_frac, "val_seed": self.val_seed,
-            "select_max_flips": self.select_max_flips,
+            "calib_samples": self.calib_samples, "m0_bits": self.m0_bits, "val_frac": self.val_frac,
+            "val_seed": self.val_seed, "select_max_flips": self.select_max_flips,
         }
 
 
@@ -139,10 +139,9 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
     def uniform_row(im: IntMLP, kind: str, label: str) -> dict:
         m = measure(im)
         macs = im.macs()
+        m.pop("val_measured_pairs")
         return _row(label, kind, m.pop("accuracy"), macs, term_pair_ops=im.w_bits * im.a_bits * macs,
-                    nonzero_term_pairs=m.pop("measured_pairs"), w_bits=im.w_bits, a_bits=im.a_bits,
-                    val_term_pair_ops=im.w_bits * im.a_bits * macs, **{k: v for k, v in m.items()
-                                                                      if k != "val_measured_pairs"})
+                    nonzero_term_pairs=m.pop("measured_pairs"), w_bits=im.w_bits, a_bits=im.a_bits, **m)
 
     def test_x(im: IntMLP) -> np.ndarray:
         return x_int_cache[("test", im.a_bits)]
