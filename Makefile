@@ -47,13 +47,13 @@ verilog: $(VENV)/.installed
 	$(MACFORGE) gen $(HW) --out $(HWDIR)
 
 lint: verilog
-	$(PY) -m gen.lint $(HWDIR)
+	$(PY) -m macforge.gen.lint $(HWDIR)
 
 synth: verilog
 	$(MACFORGE) synth $(HWDIR)
 
 bench: $(VENV)/.installed
-	$(PY) -m gen.bench
+	$(PY) -m macforge.gen.bench
 
 train: $(VENV)/.installed
 	$(MACFORGE) train --out build/train
@@ -66,7 +66,7 @@ tq: $(VENV)/.installed
 	$(MACFORGE) tq 1 12 5 137 --budget 4
 
 engine-doc: $(VENV)/.installed
-	$(PY) -m gen.engine_doc
+	$(PY) -m macforge.gen.engine_doc
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -1,28 +1,28 @@
-"""Benchmarks of the generator, the simulation flow and the hardware: ``python -m gen.bench``.
+"""Benchmarks of the generator, the simulation flow and the hardware: ``python -m macforge.gen.bench``.
 
 Writes into ``build/bench/`` (``--out``):
 
 ``array.json`` -- parallel-MAC arrays 4x4, 8x8, 16x16, both dataflows:
 
-* ``emit_s`` (measured): wall time of :func:`rtl.verilog.to_verilog` (Amaranth elaboration + Yosys
+* ``emit_s`` (measured): wall time of :func:`macforge.rtl.verilog.to_verilog` (Amaranth elaboration + Yosys
   back end), in-process, Amaranth already imported.
-* ``verilator_build_fresh_s`` (measured): wall time of :func:`sim.runner.build` of a design never built
+* ``verilator_build_fresh_s`` (measured): wall time of :func:`macforge.sim.runner.build` of a design never built
   before, in a build root wiped at start (``build/bench/simcache``): Verilation plus C++ compile. The
   design-independent Verilator runtime objects, which the runner compiles once and shares, are
   compiled by an untimed 2x2 warm-up build first (its time: ``sim_build.warmup_build_s``).
   ``verilator_build_cached_s``: the same call again, answered from the cache.
-* ``sim`` (measured): a random ``64 x 64 x 64`` GEMM through :func:`sim.runner.run` and the cocotb
-  testbench (:mod:`sim.tb.array_tb`: bit-exact check of every output, cycle count checked against the
+* ``sim`` (measured): a random ``64 x 64 x 64`` GEMM through :func:`macforge.sim.runner.run` and the cocotb
+  testbench (:mod:`macforge.sim.tb.array_tb`: bit-exact check of every output, cycle count checked against the
   model); ``cycles_per_s = cycles / wall_s`` where ``cycles`` is the job's measured cycle count and
   ``wall_s`` the wall time of the testbench's clock loop for that job (simulator start-up excluded;
   ``process_wall_s`` includes it); the job runs 3 times in one simulation, the best sample is reported
   and all are kept (``samples_cycles_per_s``).
 * ``gemm_256``: cycles and utilization ``M*N*K / (R*C*cycles)`` of a ``256 x 256 x 256`` GEMM run as
   back-to-back tiles; ``source`` says ``measured`` (simulated, bit-exact, and its ``model_cycles``
-  alongside) or ``model`` (:func:`golden.cycles.gemm_cycles`, which the regressions and the measured
+  alongside) or ``model`` (:func:`macforge.golden.cycles.gemm_cycles`, which the regressions and the measured
   entries here show to be exact).
 * ``public_flat_rw``: build time and simulation speed of cocotb's default ``--public-flat-rw`` build
-  (``public_all=True``) against :mod:`sim.runner`'s control-file build, same design and job, 3
+  (``public_all=True``) against :mod:`macforge.sim.runner`'s control-file build, same design and job, 3
   alternating rounds (best sample each); ratios.
 
 ``bitserial.json`` + ``bitserial_cycles.png`` -- the bit-serial MAC against the parallel one (8x8):
@@ -65,11 +65,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from golden.config import ArrayConfig
-from golden.cycles import gemm_cycles
+from macforge.golden.config import ArrayConfig
+from macforge.golden.cycles import gemm_cycles
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "build" / "bench"
+DEFAULT_OUT = Path("build") / "bench"     # relative to the working directory (make runs from the checkout)
 REF = (256, 256, 256)
 SEED = 1
 
@@ -104,8 +103,8 @@ class Clock:
 # ----- simulation helpers -------------------------------------------------------------------------------
 def build_fresh(cfg: ArrayConfig, *, public_all: bool = False) -> tuple[object, dict]:
     """Emit, then build into the (wiped) bench build root; then the cached lookup. Returns model, figures."""
-    from rtl.verilog import to_verilog
-    from sim import runner
+    from macforge.rtl.verilog import to_verilog
+    from macforge.sim import runner
 
     t = time.perf_counter()
     text = to_verilog(cfg)
@@ -129,10 +128,10 @@ def build_fresh(cfg: ArrayConfig, *, public_all: bool = False) -> tuple[object, 
 
 
 def simulate(model, cfg: ArrayConfig, jobs: list[dict], name: str) -> tuple[list[dict], float]:
-    from sim import runner
+    from macforge.sim import runner
 
     t = time.perf_counter()
-    res = runner.run(model, "sim.tb.array_tb", {"config": cfg.to_dict(), "seed": SEED, "jobs": jobs},
+    res = runner.run(model, "macforge.sim.tb.array_tb", {"config": cfg.to_dict(), "seed": SEED, "jobs": jobs},
                      name=name)
     wall = time.perf_counter() - t
     out = []
@@ -268,8 +267,8 @@ def optional_refs(plan: dict, clock: Clock, designs: list, models: dict) -> None
 
 
 ARRAY_DEFINITIONS = {
-    "emit_s": "measured: wall time of rtl.verilog.to_verilog(cfg), in-process",
-    "verilator_build_fresh_s": "measured: wall time of sim.runner.build of a design not built before "
+    "emit_s": "measured: wall time of macforge.rtl.verilog.to_verilog(cfg), in-process",
+    "verilator_build_fresh_s": "measured: wall time of macforge.sim.runner.build of a design not built before "
                                "(Verilator + C++ compile, make -j<cpus>); the shared, design-independent "
                                "Verilator runtime objects were compiled by an untimed warm-up build",
     "verilator_build_cached_s": "measured: the same build call again (cache hit)",
@@ -277,7 +276,7 @@ ARRAY_DEFINITIONS = {
                         "samples_cycles_per_s (the same job repeated in one simulation run)",
     "gemm_256.utilization": "M*N*K / (R*C*cycles) for 256x256x256 as back-to-back tiles",
     "gemm_256.source": "measured = simulated (bit-exact, cycles compared with the model); "
-                       "model = golden.cycles.gemm_cycles (exact)",
+                       "model = macforge.golden.cycles.gemm_cycles (exact)",
 }
 
 
@@ -297,7 +296,7 @@ def bs_model(plan: dict) -> dict:
             model[f"{mac}_{df}"] = {"cycles": cyc,
                                     "utilization": [M * N * K / (size * size * c) for c in cyc],
                                     "ratio_to_p8": [c / cyc[-1] for c in cyc]}
-    return {"source": "model (golden.cycles.gemm_cycles)", "p_over_8": [p / 8 for p in PRECISIONS], **model}
+    return {"source": "model (macforge.golden.cycles.gemm_cycles)", "p_over_8": [p / 8 for p in PRECISIONS], **model}
 
 
 def bs_sweep(plan: dict, clock: Clock, df: str, par_models: dict, measured: dict) -> None:
@@ -326,7 +325,7 @@ def bs_sweep(plan: dict, clock: Clock, df: str, par_models: dict, measured: dict
 
 
 SYNTH_NOTES = [
-    "pe: the processing element alone (rtl.mac family os_pe / ws_pe), ports not registered; a WS PE is "
+    "pe: the processing element alone (macforge.rtl.mac family os_pe / ws_pe), ports not registered; a WS PE is "
     "combinational (the array registers its partial sum).",
     "array: the complete top (front end, skew/de-skew, drain or accumulator memory) of the size given.",
     "nodsp: synth_ecp5 -nodsp, multipliers in LUT4/CCU2C/PFUMX/L6MUX21 instead of MULT18X18D. The "
@@ -337,7 +336,7 @@ SYNTH_NOTES = [
 
 
 def _synth_array_file(cfg: ArrayConfig, sdir: Path) -> Path:
-    from rtl.verilog import to_verilog
+    from macforge.rtl.verilog import to_verilog
 
     wd = sdir / cfg.top_name
     wd.mkdir(parents=True, exist_ok=True)
@@ -348,7 +347,7 @@ def _synth_array_file(cfg: ArrayConfig, sdir: Path) -> Path:
 
 def bs_synth(plan: dict, clock: Clock, out_dir: Path) -> dict:
     """Required synthesis: every PE (default and -nodsp) and the default-mapped arrays."""
-    from gen.synth import synth, synth_pe
+    from macforge.gen.synth import synth, synth_pe
 
     size = plan["bs_size"]
     sdir = out_dir / "synth"
@@ -382,7 +381,7 @@ def bs_synth(plan: dict, clock: Clock, out_dir: Path) -> dict:
 
 def bs_synth_nodsp(plan: dict, clock: Clock, out_dir: Path, syn: dict, df: str, estimate_s: float) -> None:
     """Optional: real ``-nodsp`` synthesis of the parallel array (slow: multipliers in fabric)."""
-    from gen.synth import synth
+    from macforge.gen.synth import synth
 
     size = plan["bs_size"]
     if not clock.fits(estimate_s, f"synth_ecp5 -nodsp of the parallel {df} {size}x{size} array"):
@@ -559,15 +558,15 @@ def make_plan(quick: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gen.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m macforge.gen.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 4x4 only, small GEMMs (~2 min)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="time budget for optional items (default 840 s, quick: unlimited)")
     args = ap.parse_args(argv)
-    import rtl.verilog  # noqa: F401  (import Amaranth before anything is timed)
-    from gen.emit import tool_versions
-    from sim import runner
+    import macforge.rtl.verilog  # noqa: F401  (import Amaranth before anything is timed)
+    from macforge.gen.emit import tool_versions
+    from macforge.sim import runner
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

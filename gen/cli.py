@@ -13,11 +13,11 @@ import sys
 
 #: sub-command name -> module that implements it
 COMMANDS = {
-    "gen": "gen.cmd_gen",
-    "synth": "gen.cmd_synth",
-    "train": "gen.cmd_train",
-    "tq": "gen.cmd_tq",
-    "sim": "gen.cmd_sim",
+    "gen": "macforge.gen.cmd_gen",
+    "synth": "macforge.gen.cmd_synth",
+    "train": "macforge.gen.cmd_train",
+    "tq": "macforge.gen.cmd_tq",
+    "sim": "macforge.gen.cmd_sim",
 }
 
 

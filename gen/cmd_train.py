@@ -3,7 +3,7 @@
 Outputs in ``--out`` (default ``build/train``): ``report.json`` (list ``rows``), ``report.md``,
 ``training_curve.png`` and the bundles ``bundle_w8a8``, ``bundle_w4a4_qat``, ``bundle_tq`` (``.npz`` + ``.json``).
 A stratified ``--val-frac`` (20 %) of the training images is held out for model selection; the test set is
-only reported. All logic lives in :mod:`golden.train.report`.
+only reported. All logic lives in :mod:`macforge.golden.train.report`.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from dataclasses import replace
 
-    from golden.mlp import TQConfig
-    from golden.train.data import digits_split, mnist_split
-    from golden.train.report import ExperimentConfig, run_experiment
-    from golden.train.trainer import TrainConfig
+    from macforge.golden.mlp import TQConfig
+    from macforge.golden.train.data import digits_split, mnist_split
+    from macforge.golden.train.report import ExperimentConfig, run_experiment
+    from macforge.golden.train.trainer import TrainConfig
 
     for name in ("epochs", "qat_epochs"):
         v = getattr(args, name)

@@ -12,11 +12,11 @@ What the manifest holds (all derived, nothing typed in by hand):
   the manifest cannot drift from the netlist;
 * ``precision`` (bit-serial only): the run-time precision port, its allowed range ``1..a_width`` and the
   clamping rule of the front end;
-* ``cycle_model``: figures of :mod:`golden.cycles` -- output latency, steady-state cycles per tile, and
+* ``cycle_model``: figures of :mod:`macforge.golden.cycles` -- output latency, steady-state cycles per tile, and
   a 256x256x256 GEMM (``K`` limited to ``max_k``) run as back-to-back tiles; for the bit-serial MAC one
   entry per precision ``p = 1..a_width``;
-* ``lint_waivers``: the Verilator waivers the Verilog needs (:data:`sim.runner.WAIVERS` and the extra
-  lint-only ones of :data:`gen.lint.EXTRA_WAIVERS` / :data:`gen.lint.WALL_WAIVERS`, each with its reason);
+* ``lint_waivers``: the Verilator waivers the Verilog needs (:data:`macforge.sim.runner.WAIVERS` and the extra
+  lint-only ones of :data:`macforge.gen.lint.EXTRA_WAIVERS` / :data:`macforge.gen.lint.WALL_WAIVERS`, each with its reason);
 * ``tools``: versions of the generator's tool chain; ``warnings``: e.g. a test-only fault injection.
 """
 
@@ -34,8 +34,8 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from golden.config import ArrayConfig
-from golden.cycles import gemm_cycles, os_output_latency
+from macforge.golden.config import ArrayConfig
+from macforge.golden.cycles import gemm_cycles, os_output_latency
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -140,7 +140,7 @@ def check_ports(ports: list[dict], verilog_text: str, top: str) -> None:
 
 # ----- cycle model ------------------------------------------------------------------------------------
 def cycle_model(cfg: ArrayConfig) -> dict:
-    """Cycle-model figures of :mod:`golden.cycles` (per precision for the bit-serial MAC)."""
+    """Cycle-model figures of :mod:`macforge.golden.cycles` (per precision for the bit-serial MAC)."""
     R, C = cfg.rows, cfg.cols
     M, K, N = REF_GEMM[0], min(REF_GEMM[1], cfg.max_k), REF_GEMM[2]
     precisions = list(range(1, cfg.a_width + 1)) if cfg.mac == "bitserial" else [None]
@@ -164,10 +164,10 @@ def cycle_model(cfg: ArrayConfig) -> dict:
             "steady_cycles_per_tile": g.steady_cycles_per_tile,
             "gemm": {"M": M, "K": K, "N": N, "cycles": g.cycles, "tiles": g.tiles, "macs": g.macs,
                      "utilization": g.utilization,
-                     "definition": "back-to-back tiles in golden.gemm.schedule order; utilization = "
+                     "definition": "back-to-back tiles in macforge.golden.gemm.schedule order; utilization = "
                                    "M*N*K / (R*C*cycles)"},
         })
-    return {"source": "golden.cycles (exact model; the cocotb regressions check it equals measurement)",
+    return {"source": "macforge.golden.cycles (exact model; the cocotb regressions check it equals measurement)",
             "note": "parallel MAC: one entry (1 cycle per product at full precision); bit-serial: one "
                     "entry per run-time precision p = 1..a_width",
             "per_precision": entries}
@@ -176,9 +176,9 @@ def cycle_model(cfg: ArrayConfig) -> dict:
 # ----- emit -------------------------------------------------------------------------------------------
 def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
     """The manifest dictionary of ``cfg`` whose Verilog is ``verilog_text`` (see module docstring)."""
-    from rtl.top import build_top
-    from gen.lint import EXTRA_WAIVERS, WALL_WAIVERS, waiver_reasons
-    from sim.runner import WAIVERS
+    from macforge.rtl.top import build_top
+    from macforge.gen.lint import EXTRA_WAIVERS, WALL_WAIVERS, waiver_reasons
+    from macforge.sim.runner import WAIVERS
 
     if component is None:
         component = build_top(cfg)           # only its signature is read; never elaborated
@@ -233,7 +233,7 @@ def emit(cfg: ArrayConfig, out_dir) -> dict:
     Everything is generated in memory first, so an exception leaves no files behind. Returns the
     manifest (with ``emit_s``: seconds spent generating the Verilog, Amaranth + Yosys back end).
     """
-    from rtl.verilog import to_verilog
+    from macforge.rtl.verilog import to_verilog
 
     t0 = time.perf_counter()
     verilog_text = to_verilog(cfg)

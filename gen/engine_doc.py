@@ -1,6 +1,6 @@
-"""Timing diagram of the layer engine: ``python -m gen.engine_doc [--out docs]``.
+"""Timing diagram of the layer engine: ``python -m macforge.gen.engine_doc [--out docs]``.
 
-Runs the exact cycle model (:func:`golden.engine_cycles.job_cycles` with ``trace``) for one small job and
+Runs the exact cycle model (:func:`macforge.golden.engine_cycles.job_cycles` with ``trace``) for one small job and
 writes ``engine_timing.json`` (WaveDrom) and ``engine_timing.png`` (the same lanes drawn with
 matplotlib). The example is a 12 x 8 x 8 layer on a 4x4 OS engine with a 64-bit ``s_axis``: parameters,
 weights, then three activation blocks (``A0``..``A2``); the array computes block ``b`` (two tiles of 8
@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from golden.config import ArrayConfig
-from golden.engine_config import EngineConfig
-from golden.engine_cycles import job_cycles
+from macforge.golden.config import ArrayConfig
+from macforge.golden.engine_config import EngineConfig
+from macforge.golden.engine_cycles import job_cycles
 
 EXAMPLE = dict(M=12, K=8, N=8)
 

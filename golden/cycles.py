@@ -82,12 +82,12 @@ class GemmCycles:
 
 
 def job_cycles(cfg: ArrayConfig, tiles: list[int], L: int = 1) -> int:
-    """Dispatch on the dataflow: ``tiles`` are the K's (OS) or M's (WS) of :class:`golden.gemm.Schedule`."""
+    """Dispatch on the dataflow: ``tiles`` are the K's (OS) or M's (WS) of :class:`macforge.golden.gemm.Schedule`."""
     return os_job_cycles(cfg, tiles, L) if cfg.dataflow == "os" else ws_job_cycles(cfg, tiles, L)
 
 
 def gemm_cycles(cfg: ArrayConfig, M: int, K: int, N: int, precision: int | None = None) -> GemmCycles:
-    """Model figures of ``(M x K) @ (K x N)`` as back-to-back tiles (the :func:`golden.gemm.schedule`
+    """Model figures of ``(M x K) @ (K x N)`` as back-to-back tiles (the :func:`macforge.golden.gemm.schedule`
     order) without building the operands."""
     R, C = cfg.rows, cfg.cols
     L = cfg.cycles_per_step(precision)

@@ -2,8 +2,8 @@
 
 One *job* is one fully connected layer ``Y = post(X @ W + b)`` with ``X`` ``(M, K)`` signed ``a``-bit,
 ``W`` ``(K, N)`` signed ``w``-bit, ``b`` int32, ``post`` either the requantization of
-:mod:`golden.requant` (per output channel ``M0``, ``S``; optional ReLU) or nothing (raw int32 results,
-the final layer of :mod:`golden.mlp`).
+:mod:`macforge.golden.requant` (per output channel ``M0``, ``S``; optional ReLU) or nothing (raw int32 results,
+the final layer of :mod:`macforge.golden.mlp`).
 
 Input packet (``s_axis``, one packet per job, ``tlast`` on its final beat)
 --------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
 
 
 def layer_result(ecfg: EngineConfig, L: Layer) -> np.ndarray:
-    """Golden ``(M, N)`` result of one job (int64), exactly :mod:`golden.requant` semantics."""
+    """Golden ``(M, N)`` result of one job (int64), exactly :mod:`macforge.golden.requant` semantics."""
     x = np.asarray(L.x, np.int64)
     if L.precision is not None or ecfg.array.mac == "bitserial":
         x = clip_precision(x, L.precision or ecfg.array.a_width)

@@ -1,9 +1,9 @@
 """One frozen object describing one layer-engine instance (the array plus buffers and AXI4-Stream ports).
 
-:class:`EngineConfig` wraps an :class:`~golden.config.ArrayConfig` (the single source of truth for every
+:class:`EngineConfig` wraps an :class:`~macforge.golden.config.ArrayConfig` (the single source of truth for every
 array width and depth) and adds what only the engine has: the ``s_axis`` data width and the job limits
 that size the on-chip buffers. Everything else is derived here, once, and used by the RTL
-(:mod:`rtl.engine`), the golden packet/cycle model (:mod:`golden.engine`) and the drivers (:mod:`sim`).
+(:mod:`macforge.rtl.engine`), the golden packet/cycle model (:mod:`macforge.golden.engine`) and the drivers (:mod:`sim`).
 
 Buffers (words, ``R x C`` array, ``a``/``w`` bits, ``kc = ceil(max_k / R)``, ``nt = ceil(max_n / C)``):
 
@@ -34,7 +34,7 @@ AXIS_WIDTHS = (64, 128, 256, 512, 1024)
 DIM_MAX = (1 << 16) - 1
 MAX_M_RANGE = (1, DIM_MAX)
 MAX_N_RANGE = (1, 4096)
-#: bits per parameter lane (bias int32, M0 uint32, S uint32), see :mod:`golden.engine`
+#: bits per parameter lane (bias int32, M0 uint32, S uint32), see :mod:`macforge.golden.engine`
 PARAM_LANE_BITS = 96
 #: bits per output lane on m_axis (every result is a sign-extended int32)
 OUT_LANE_BITS = 32

@@ -4,8 +4,8 @@ Convention: cycle 0 is the cycle in which the engine accepts the command word; `
 packet's next beat in every cycle (no idle cycles) and ``m_axis_tready`` is always high. A job takes
 ``N`` cycles when its ``tlast`` beat is transferred in cycle ``N - 1``.
 
-The model is a cycle-level simulation of the engine's *documented* behaviour (:mod:`rtl.engine`,
-:mod:`golden.engine`, the array timing of :mod:`golden.cycles`), written independently of the RTL:
+The model is a cycle-level simulation of the engine's *documented* behaviour (:mod:`macforge.rtl.engine`,
+:mod:`macforge.golden.engine`, the array timing of :mod:`macforge.golden.cycles`), written independently of the RTL:
 
 * **Unpackers.** A section of ``n`` words of ``ww`` bits on a ``wax``-bit bus. ``ww <= wax``: a beat is
   taken when the unpacker is empty or its last word is being taken (not on a section's final word);
@@ -79,7 +79,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     wbusy = [0, 0]
     lb = cb = 0
     wrow = 0
-    B_rel = L + R + C - 2      # release time of a WS weight buffer (golden.cycles)
+    B_rel = L + R + C - 2      # release time of a WS weight buffer (macforge.golden.cycles)
     rows_total = nb * nt * R if OS else nt * sum(blocks)
     rows_seen = 0
     last_row_cycle = None

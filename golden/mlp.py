@@ -8,10 +8,10 @@ Shapes follow the lecture's ``Y = X W + b``: activations ``X`` are ``(batch, C_i
 column of ``W``.
 
 Network input. Digit pixels ``p in {0..16}`` are scaled to ``u = p / 16 in [0, 1]`` and quantized with the
-lecture quantizer (:mod:`golden.quant`) with clip range ``L_in = 1``: ``s_in = 2 / (2^a - 2)`` and
+lecture quantizer (:mod:`macforge.golden.quant`) with clip range ``L_in = 1``: ``s_in = 2 / (2^a - 2)`` and
 ``x_int = round_half_away(clip(u, -1, 1) / s_in)``; for ``a_bits = 8`` that is
 ``x_int = round_half_away(p * 127 / 16) in [0, 127]``. The exact integers the hardware streams are stored
-in the bundle (see :func:`golden.bundle.digits_test_set`).
+in the bundle (see :func:`macforge.golden.bundle.digits_test_set`).
 
 Every layer ``l`` (``a = a_bits``, ``w = w_bits``):
 
@@ -22,7 +22,7 @@ Every layer ``l`` (``a = a_bits``, ``w = w_bits``):
 * hidden layers: ``y = clamp((acc * M0[c] + 2^(S[c]-1)) >> S[c], lo, hi)`` per output channel ``c``, with
   ``>>`` an arithmetic shift (round half toward +inf), ``lo = 0`` with ReLU else ``-2^(a-1)``,
   ``hi = 2^(a-1) - 1``. ``M0`` is unsigned (< 2^31), ``1 <= S <= 62``; both come from the real multiplier
-  ``m[c] = s_in * s_w[c] / s_out`` (:mod:`golden.requant`). Hidden layers use per-output-channel weight
+  ``m[c] = s_in * s_w[c] / s_out`` (:mod:`macforge.golden.requant`). Hidden layers use per-output-channel weight
   scales, so ``M0``/``S`` are vectors of length ``C_out``.
 * final layer: **no requantization**. The logits are the raw int32 ``acc`` (``acc + bias``); the final layer
   uses one per-tensor weight scale, so ``argmax(acc)`` is the class (first index on ties, as ``np.argmax``),
@@ -33,7 +33,7 @@ Modes of :func:`mlp_forward_int`:
 * ``"uniform"``: the above as is.
 * ``"bitserial"`` with precision ``p``: before every layer (the network input included) the activations are
   clipped to the ``p``-bit signed range ``[-2^(p-1), 2^(p-1) - 1]``.
-* ``"tq"`` (term quantization, :mod:`golden.terms`): the weights of every layer get the group budget
+* ``"tq"`` (term quantization, :mod:`macforge.golden.terms`): the weights of every layer get the group budget
   ``(g, k)`` along ``C_in`` and every layer input (the network input included) gets the data budget ``k_x``,
   both in the configured encoding (``binary`` or ``hese``). The truncated integers then go through the same
   integer datapath.
@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden import terms
-from golden.quant import qrange, quantize
-from golden.requant import INT32_MAX, INT32_MIN, output_range, requantize
+from macforge.golden import terms
+from macforge.golden.quant import qrange, quantize
+from macforge.golden.requant import INT32_MAX, INT32_MIN, output_range, requantize
 
 MODES = ("uniform", "bitserial", "tq")
 #: pixels of sklearn's digits are 0..16

@@ -1,7 +1,7 @@
 """Layer engine: the systolic array plus buffers, a tiling controller, bias/requantization and AXI4-Stream.
 
-Packet format (command word, sections, word packing, output rows, error beat): :mod:`golden.engine`.
-Configuration and buffer sizes: :mod:`golden.engine_config`.
+Packet format (command word, sections, word packing, output rows, error beat): :mod:`macforge.golden.engine`.
+Configuration and buffer sizes: :mod:`macforge.golden.engine_config`.
 
 Structure::
 
@@ -27,7 +27,7 @@ released when its final word has been read.
 
 Post-processing (one cycle, C lanes in parallel, on each array output row): ``v = y + bias`` (33 bits),
 then for requant jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an
-arithmetic shift, exactly :func:`golden.requant.requantize` (``lo = 0`` with ReLU, else ``-2^(a-1)``),
+arithmetic shift, exactly :func:`macforge.golden.requant.requantize` (``lo = 0`` with ReLU, else ``-2^(a-1)``),
 else ``v`` as int32. The result row waits in the output register (``m_axis``); the array stalls while
 it is not taken (``o.ready = ~m_axis_tvalid | m_axis_tready``).
 
@@ -39,7 +39,7 @@ blocks that were completely loaded are computed and delivered, then one error be
 ``tlast = 1``, ``tdata`` = code) closes the output packet and the engine returns to ``IDLE``: the next
 packet is a fresh job, no reset needed.
 
-Timing: :func:`golden.engine_cycles.job_cycles` is the exact cycle model (no idle input cycles, no
+Timing: :func:`macforge.golden.engine_cycles.job_cycles` is the exact cycle model (no idle input cycles, no
 backpressure), and ``docs/engine.md`` has the diagram.
 """
 
@@ -49,14 +49,14 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsi
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.engine import OPCODE
-from golden.engine_config import EngineConfig, OUT_LANE_BITS
+from macforge.golden.engine import OPCODE
+from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
 from .os_array import OsArray
 from .ws_array import WsArray
 
 
 class Unpacker(Elaboratable):
-    """``wax``-bit beats -> ``ww``-bit words (see the packing rule in :mod:`golden.engine`).
+    """``wax``-bit beats -> ``ww``-bit words (see the packing rule in :mod:`macforge.golden.engine`).
 
     Word side: ``o_valid``/``o_ready``/``o_data``; ``o_end`` (this is the last word taken from its beat),
     ``o_tlast`` (the beat carried ``tlast``); ``flush`` (from the consumer, combinational: this word is the
@@ -525,6 +525,6 @@ class Engine(wiring.Component):
 
 def engine_verilog(ecfg: EngineConfig) -> str:
     """Verilog of the engine (its priority ``casez`` need the ``CASEOVERLAP`` waiver of
-    :data:`sim.runner.WAIVERS`)."""
+    :data:`macforge.sim.runner.WAIVERS`)."""
     from amaranth.back import verilog
     return verilog.convert(Engine(ecfg), name=ecfg.top_name, emit_src=False)

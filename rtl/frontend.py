@@ -22,7 +22,7 @@ from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In
 
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 from .mac import family
 from .slot import CtlLayout
 

@@ -9,7 +9,7 @@ A *MAC family* tells the systolic array three things:
   contribution to the partial sum flowing down its column) and the per-column unit at the bottom of the
   array that folds the per-cycle column sums of one product into a product sum.
 
-A multi-cycle MAC spreads one product over ``L`` slots (``bit0`` ... ``msb``, see :mod:`rtl.slot`); the
+A multi-cycle MAC spreads one product over ``L`` slots (``bit0`` ... ``msb``, see :mod:`macforge.rtl.slot`); the
 array does not care how many, so a MAC whose cycles per product are bounded by a budget (the tMAC)
 plugs in the same way. All PEs are registered: their outputs change at the clock edge after the slot,
 and only when the array advances (``en``).
@@ -28,7 +28,7 @@ from amaranth import Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 from .slot import CtlLayout
 
 

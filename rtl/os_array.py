@@ -4,7 +4,7 @@ Dataflow. PE ``(i, j)`` owns ``Y[i][j]``. Step ``k`` delivers the column ``A[:, 
 row, entering at the left edge) and the row ``W[k, :]`` (one value per column, entering at the top
 edge); the array skews row ``i`` by ``i`` cycles and column ``j`` by ``j`` cycles, so both operands of
 step ``k`` meet in PE ``(i, j)`` ``i + j`` cycles after the front end emits them, travelling one hop per
-cycle with their control bits (:mod:`rtl.slot`). The ``first`` slot of a tile restarts each
+cycle with their control bits (:mod:`macforge.rtl.slot`). The ``first`` slot of a tile restarts each
 accumulator, so consecutive tiles need no reset and no bubble.
 
 Drain. When PE ``(i, j)`` sees the ``last`` slot it drops its result into a per-column drain chain of
@@ -19,7 +19,7 @@ Timing (advancing cycles, parallel MAC ``L = 1``, bit-serial ``L = p``). Let the
 tile's final slot in cycle ``E``; output row ``r`` is presented in cycle ``E + R + C + 1 + r``. A tile's
 final slot may follow the previous tile's by no less than ``R`` cycles (drain bandwidth is one row per
 cycle), so back-to-back tiles take ``max(K * L, R)`` cycles each; the front end inserts the bubbles.
-See :func:`golden.cycles.os_job_cycles` for the exact job model.
+See :func:`macforge.golden.cycles.os_job_cycles` for the exact job model.
 
 Stall. The array advances (``en``) unless the output holds a beat that is not taken
 (``o.valid & ~o.ready``): a stall freezes every register, so nothing is lost or reordered.
@@ -31,7 +31,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 from .delay import delayed
 from .frontend import FrontEnd, with_precision_port
 from .mac import family
@@ -124,7 +124,7 @@ class OsArray(wiring.Component):
                 m.d.comb += [pe.en.eq(en), pe.a.eq(ra[i][j]), pe.w.eq(rw[i][j]), pe.ctl.eq(rc[i][j])]
                 result = pe.result
                 if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j):
-                    result = pe.result ^ cfg.fault.mask   # test-only fault (see golden.config.Fault)
+                    result = pe.result ^ cfg.fault.mask   # test-only fault (see macforge.golden.config.Fault)
                 with m.If(en):
                     p = 2 * i
                     with m.If(pe.result_valid):

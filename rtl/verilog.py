@@ -2,7 +2,7 @@
 
 from amaranth.back import verilog
 
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 from .top import build_top
 
 

@@ -9,7 +9,7 @@ K-chunk, ``last`` on the final one); ``m`` counts beats since the previous ``tla
 
 Dataflow. Activation ``X[m, i]`` enters row ``i`` skewed by ``i`` cycles and moves right one PE per
 cycle; partial sums move down one PE per cycle, so PE ``(i, j)`` adds its contribution ``i + j`` cycles
-after the slot left the front end. The bottom of column ``j`` (a :class:`~rtl.mac.WsPost` unit folds
+after the slot left the front end. The bottom of column ``j`` (a :class:`~macforge.rtl.mac.WsPost` unit folds
 the slots of one bit-serial product), a de-skew line of ``C-1-j`` registers, then one read-modify-write
 of the accumulator memory (``amaranth.lib.memory``, synchronous read port transparent to the write
 port, address prefetched one cycle ahead).
@@ -24,7 +24,7 @@ the current tile's compute; activations of a tile wait until its ``R`` weight ro
 Timing (advancing cycles). An activation beat accepted in cycle ``t`` presents its first slot in
 ``t + 1``; the product sum of a beat whose last slot is presented in cycle ``E`` leaves on ``o`` in
 cycle ``E + R + C + 2``. Steady state: one beat per ``L`` cycles (``L = 1`` parallel, ``p`` bit-serial).
-See :func:`golden.cycles.ws_job_cycles` for the exact job model.
+See :func:`macforge.golden.cycles.ws_job_cycles` for the exact job model.
 
 Stall. Everything advances unless the output holds a beat that is not taken (``o.valid & ~o.ready``).
 """
@@ -35,7 +35,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 from .delay import delayed
 from .frontend import FrontEnd, with_precision_port
 from .mac import family

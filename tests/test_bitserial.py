@@ -1,5 +1,5 @@
 """Bit-serial MAC arrays on Verilator: every run-time precision p = 1..8 on ONE build per
-configuration, bit-exact (activations saturated to p bits, as golden.gemm.clip_precision) and
+configuration, bit-exact (activations saturated to p bits, as macforge.golden.gemm.clip_precision) and
 cycle-exact; sizes 1x1 .. 8x8 incl. non-square; both dataflows; K 1..300.
 
 Re-run a failure with the printed seed: ``MACFORGE_SEED=<seed> pytest tests/test_bitserial.py -k <id>``.
@@ -8,8 +8,8 @@ Re-run a failure with the printed seed: ``MACFORGE_SEED=<seed> pytest tests/test
 import pytest
 
 from array_jobs import run_array, stress_jobs, sweep_jobs
-from golden.config import ArrayConfig
-from golden.cycles import os_job_cycles
+from macforge.golden.config import ArrayConfig
+from macforge.golden.cycles import os_job_cycles
 
 SHAPES = [(1, 1), (2, 3), (3, 8), (8, 8)]
 

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from golden.bundle import (BundleFormatError, BundleHashError, BundleKeyError, BundleShapeError, BundleValueError,
+from macforge.golden.bundle import (BundleFormatError, BundleHashError, BundleKeyError, BundleShapeError, BundleValueError,
                            digits_test_set, load_bundle, save_bundle)
-from golden.mlp import TQConfig, mlp_forward_int
+from macforge.golden.mlp import TQConfig, mlp_forward_int
 from helpers import random_int_mlp
 
 

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from gen.cli import main
-from golden.bundle import digits_test_set, load_bundle
-from golden.mlp import mlp_forward_int
+from macforge.gen.cli import main
+from macforge.golden.bundle import digits_test_set, load_bundle
+from macforge.golden.mlp import mlp_forward_int
 
 
 def test_tq_cli_lecture_example(capsys):
@@ -97,7 +97,7 @@ def test_train_cli_tq_acceptance(full_report):
 
 
 def test_headline_selection_uses_validation_only():
-    from golden.train.report import _headline
+    from macforge.golden.train.report import _headline
 
     def tq(name, ops, vagree, vacc, acc):
         return {"name": name, "kind": "tq-qat", "term_pair_ops": ops, "val_term_pair_ops": ops,

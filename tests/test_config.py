@@ -4,8 +4,8 @@ parameter, the value and the allowed range (so no Verilog is ever produced for t
 import numpy as np
 import pytest
 
-from golden.config import ArrayConfig, Fault, min_acc_width
-from golden.gemm import schedule
+from macforge.golden.config import ArrayConfig, Fault, min_acc_width
+from macforge.golden.gemm import schedule
 
 INVALID = [
     (dict(rows=0), r"rows=0 .*\[1, 64\]"),

@@ -1,5 +1,5 @@
 """Layer engine RTL (cocotb + cocotbext-axi on Verilator): bit-exact and cycle-exact against
-:mod:`golden.engine` / :mod:`golden.engine_cycles`, random idle cycles and backpressure, reset in the
+:mod:`macforge.golden.engine` / :mod:`macforge.golden.engine_cycles`, random idle cycles and backpressure, reset in the
 middle of a job, bad input (error beat, status, recovery).
 
 Each configuration is one Verilator build and one simulation running the whole job list; random jobs
@@ -10,10 +10,10 @@ import random
 
 import pytest
 
-from golden.config import ArrayConfig
-from golden.engine import command_word, section_beats
-from golden.engine_config import EngineConfig
-from sim.engine_run import run_engine, seed_from_env
+from macforge.golden.config import ArrayConfig
+from macforge.golden.engine import command_word, section_beats
+from macforge.golden.engine_config import EngineConfig
+from macforge.sim.engine_run import run_engine, seed_from_env
 
 CONFIGS = {
     # 32-bit activation / weight words (2 per beat), 6-beat parameter words

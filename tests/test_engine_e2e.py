@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gen.cli import main
-from golden.bundle import save_bundle
-from golden.mlp import IntLayer, IntMLP
-from golden.requant import quantize_multipliers
+from macforge.gen.cli import main
+from macforge.golden.bundle import save_bundle
+from macforge.golden.mlp import IntLayer, IntMLP
+from macforge.golden.requant import quantize_multipliers
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from golden.config import ArrayConfig
-from golden.engine import (Layer, command_word, decode_rows, encode, expected_rows, layer_result, pack_words,
+from macforge.golden.config import ArrayConfig
+from macforge.golden.engine import (Layer, command_word, decode_rows, encode, expected_rows, layer_result, pack_words,
                            rows_before_cut, section_beats)
-from golden.engine_config import EngineConfig
-from golden.engine_cycles import job_cycles, layer_utilization
+from macforge.golden.engine_config import EngineConfig
+from macforge.golden.engine_cycles import job_cycles, layer_utilization
 
 
 def ecfg(df="os", R=4, C=4, **kw):

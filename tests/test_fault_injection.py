@@ -4,7 +4,7 @@ XORs a mask into one PE's result) must make the same regression that passes on t
 import pytest
 
 from array_jobs import run_array
-from golden.config import ArrayConfig, Fault
+from macforge.golden.config import ArrayConfig, Fault
 
 # Base configurations are the regression matrix's own (tests/test_array.py, tests/test_bitserial.py),
 # so the clean run reuses their cached builds.

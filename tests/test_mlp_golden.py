@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from golden import terms
-from golden.mlp import AccumulatorOverflow, TQConfig, layer_forward_int, mlp_forward_int
+from macforge.golden import terms
+from macforge.golden.mlp import AccumulatorOverflow, TQConfig, layer_forward_int, mlp_forward_int
 from helpers import random_int_mlp
 
 
@@ -100,9 +100,9 @@ def test_mode_errors(rng):
 
 
 def test_digits_export_matches_fake_quant():
-    from golden.train.data import digits_split
-    from golden.train.qat import QuantConfig, attach_quantizers, calibrate_activations, to_int_mlp
-    from golden.train.trainer import TrainConfig, new_model, train
+    from macforge.golden.train.data import digits_split
+    from macforge.golden.train.qat import QuantConfig, attach_quantizers, calibrate_activations, to_int_mlp
+    from macforge.golden.train.trainer import TrainConfig, new_model, train
 
     sp = digits_split()
     cfg = TrainConfig(hidden=(32,), epochs=3, dropout=0.0)

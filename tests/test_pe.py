@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.config import ArrayConfig
-from golden.gemm import clip_precision
-from rtl.mac import BitSerialOsPE, ParallelOsPE
+from macforge.golden.config import ArrayConfig
+from macforge.golden.gemm import clip_precision
+from macforge.rtl.mac import BitSerialOsPE, ParallelOsPE
 
 
 def run_os_pe(pe, slots):

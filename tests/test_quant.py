@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from golden.quant import calibrate, dequantize, fake_quantize, qrange, quantize, round_half_away, scale_from_clip
+from macforge.golden.quant import calibrate, dequantize, fake_quantize, qrange, quantize, round_half_away, scale_from_clip
 
 
 def test_lecture_formula_scalar():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from golden.requant import output_range, quantize_multiplier, quantize_multipliers, requantize
+from macforge.golden.requant import output_range, quantize_multiplier, quantize_multipliers, requantize
 
 
 def ref_requant(acc: int, m0: int, s: int, lo: int, hi: int) -> int:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from golden.terms import (count_terms, data_budget, group_budget, reconstruct, term_digits, term_pair_ops, terms_of,
+from macforge.golden.terms import (count_terms, data_budget, group_budget, reconstruct, term_digits, term_pair_ops, terms_of,
                           tq_pairs_per_mac_bound, uniform_pairs_per_mac)
 
 

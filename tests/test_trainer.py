@@ -4,14 +4,14 @@ import struct
 import numpy as np
 import pytest
 
-from golden.mlp import TQConfig
-from golden.train.data import digits_split, hold_out, load_idx, mnist_split
-from golden.train.layers import Dropout, Linear, ReLU, Sequential, build_mlp
-from golden.train.losses import distillation, l2_penalty, mse, softmax, softmax_cross_entropy
-from golden.train.optim import SGD, Adam, RMSProp
-from golden.train.qat import ActQuant, QuantConfig, attach_quantizers, calibrate_activations
-from golden.train.schedules import Constant, CosineWarmRestarts, Cyclical, Multistage
-from golden.train.trainer import TrainConfig, loss_and_grads, new_model, train
+from macforge.golden.mlp import TQConfig
+from macforge.golden.train.data import digits_split, hold_out, load_idx, mnist_split
+from macforge.golden.train.layers import Dropout, Linear, ReLU, Sequential, build_mlp
+from macforge.golden.train.losses import distillation, l2_penalty, mse, softmax, softmax_cross_entropy
+from macforge.golden.train.optim import SGD, Adam, RMSProp
+from macforge.golden.train.qat import ActQuant, QuantConfig, attach_quantizers, calibrate_activations
+from macforge.golden.train.schedules import Constant, CosineWarmRestarts, Cyclical, Multistage
+from macforge.golden.train.trainer import TrainConfig, loss_and_grads, new_model, train
 
 
 def num_grad(f, x, eps=1e-6):

@@ -13,7 +13,7 @@ Kaiming initialization (for ReLU networks): ``W ~ N(0, 2 / n_in)`` keeps ``var(y
 (``var(y_l) = 0.5 n_l var(W_l) var(y_(l-1))``); biases start at 0.
 
 A layer exposes ``params`` and ``grads`` (dicts of arrays with the same keys), ``forward(x, train)`` and
-``backward(dy) -> dx``. A ``Linear`` may carry a weight quantizer ``wq`` (see :mod:`golden.train.qat`): the
+``backward(dy) -> dx``. A ``Linear`` may carry a weight quantizer ``wq`` (see :mod:`macforge.golden.train.qat`): the
 forward pass then uses ``W_q = wq.forward(W)`` and the backward pass maps ``dL/dW_q`` back through
 ``wq.backward`` (straight-through estimator).
 """

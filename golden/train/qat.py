@@ -1,22 +1,22 @@
 """Quantization-aware training (straight-through estimator) and export to the integer model.
 
-Fake quantization reproduces the integer datapath of :mod:`golden.mlp` in floating point:
+Fake quantization reproduces the integer datapath of :mod:`macforge.golden.mlp` in floating point:
 
 * weights:     ``W_q = s_w * Q(W)`` with ``Q(W) = round(clip(W, -L_w, L_w) / s_w)`` (lecture quantizer,
   ``L_w`` per output channel for hidden layers, per tensor for the final layer, re-calibrated from ``W``
   at the start of every QAT epoch; a channel range is floored at 2^-16 of the layer's largest); with TQ, ``Q(W)`` is ``w_bits``-bit and then gets the group budget ``(g, k)``
-  along ``C_in`` (:func:`golden.terms.group_budget`).
+  along ``C_in`` (:func:`macforge.golden.terms.group_budget`).
 * activations: ``x_q = s_a * round(clip(x, -L_a, L_a) / s_a)`` at every layer input; the network input
   has the fixed range ``L_in = 1`` (pixels / pixel_max), hidden ranges ``L_a`` are calibrated on the
   training set (re-calibrated at the start of every QAT epoch). With TQ the integers get the data budget
-  ``k_x`` (:func:`golden.terms.data_budget`).
+  ``k_x`` (:func:`macforge.golden.terms.data_budget`).
 
 Straight-through estimator: the rounding and the term truncation are treated as identity in the backward
 pass, the clip is not: ``dL/dW = dL/dW_q * 1[|W| <= L_w]`` and ``dL/dx = dL/dx_q * 1[|x| <= L_a]``.
 
-Export (:func:`to_int_mlp`) turns the fake-quantized network into :class:`golden.mlp.IntMLP`:
+Export (:func:`to_int_mlp`) turns the fake-quantized network into :class:`macforge.golden.mlp.IntMLP`:
 ``W_int = Q(W)`` (for TQ the *un-budgeted* w-bit integers; the budget is applied by the TQ inference mode),
-``b_int = round(b / (s_in s_w))``, ``m = s_in s_w / s_out -> (M0, S)`` (:mod:`golden.requant`).
+``b_int = round(b / (s_in s_w))``, ``m = s_in s_w / s_out -> (M0, S)`` (:mod:`macforge.golden.requant`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden import terms
-from golden.mlp import IntLayer, IntMLP, TQConfig
-from golden.quant import calibrate, dequantize, quantize, round_half_away, scale_from_clip
-from golden.requant import INT32_MAX, INT32_MIN, quantize_multipliers
-from golden.train.layers import Layer, Linear, ReLU, Dropout, Sequential
+from macforge.golden import terms
+from macforge.golden.mlp import IntLayer, IntMLP, TQConfig
+from macforge.golden.quant import calibrate, dequantize, quantize, round_half_away, scale_from_clip
+from macforge.golden.requant import INT32_MAX, INT32_MIN, quantize_multipliers
+from macforge.golden.train.layers import Layer, Linear, ReLU, Dropout, Sequential
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Accuracy / cost report: float training, uniform and TQ grids, QAT, bundles, curve PNG, JSON + Markdown.
 
-Every accuracy in the report is measured on the integer model (:func:`golden.mlp.mlp_forward_int`)
+Every accuracy in the report is measured on the integer model (:func:`macforge.golden.mlp.mlp_forward_int`)
 except the ``float`` row. Cost columns, per inference (``MACs`` = sum of ``C_in * C_out``):
 
 * ``term_pair_ops``: uniform rows ``b_w * b_x * MACs`` (bit-serial bit pairs, the issue's metric); TQ rows
@@ -10,7 +10,7 @@ except the ``float`` row. Cost columns, per inference (``MACs`` = sum of ``C_in 
   i.e. what a zero-skipping bit-serial design would pay.
 
 Data: the fixed train/test split, plus a stratified validation set of ``val_frac`` (20 %) of the training
-images held out before anything is trained (:func:`golden.train.data.hold_out`). Networks train on the
+images held out before anything is trained (:func:`macforge.golden.train.data.hold_out`). Networks train on the
 rest; every row also carries ``val_accuracy``, ``val_agreement`` (fraction of images on which the
 integer model predicts what the float network predicts) and ``agreement`` (the same on test).
 
@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from golden.bundle import save_bundle
-from golden.mlp import IntMLP, TQConfig, mlp_forward_int
-from golden.terms import tq_pairs_per_mac_bound
-from golden.train.data import Split, hold_out
-from golden.train.qat import QuantConfig, attach_quantizers, calibrate_activations, to_int_mlp
-from golden.train.layers import Dropout
-from golden.train.trainer import History, TrainConfig, new_model, train
+from macforge.golden.bundle import save_bundle
+from macforge.golden.mlp import IntMLP, TQConfig, mlp_forward_int
+from macforge.golden.terms import tq_pairs_per_mac_bound
+from macforge.golden.train.data import Split, hold_out
+from macforge.golden.train.qat import QuantConfig, attach_quantizers, calibrate_activations, to_int_mlp
+from macforge.golden.train.layers import Dropout
+from macforge.golden.train.trainer import History, TrainConfig, new_model, train
 
 
 @dataclass
@@ -59,8 +59,8 @@ class ExperimentConfig:
     select_max_flips: int = 0  # headline TQ row: validation predictions differing from float (see _headline)
     tq_base_bits: int = 8
     calib_samples: int = 512
-    m0_bits: int = 31       # width of the unsigned requantization multiplier M0 (golden.requant)
-    val_frac: float = 0.2   # of the training images, held out for selection (golden.train.data.hold_out)
+    m0_bits: int = 31       # width of the unsigned requantization multiplier M0 (macforge.golden.requant)
+    val_frac: float = 0.2   # of the training images, held out for selection (macforge.golden.train.data.hold_out)
     val_seed: int = 0
 
     def to_dict(self) -> dict:

@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from golden.train.layers import Linear, Sequential, build_mlp
-from golden.train.losses import distillation, l2_penalty, softmax_cross_entropy
-from golden.train.optim import make_optimizer
-from golden.train.schedules import make_schedule
+from macforge.golden.train.layers import Linear, Sequential, build_mlp
+from macforge.golden.train.losses import distillation, l2_penalty, softmax_cross_entropy
+from macforge.golden.train.optim import make_optimizer
+from macforge.golden.train.schedules import make_schedule
 
 
 @dataclass

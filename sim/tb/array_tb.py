@@ -1,13 +1,13 @@
 """cocotb testbench of the systolic array (both dataflows, every MAC kind).
 
 Split as in cocotb's ``matrix_multiplier`` example: the *driver* streams the beats of
-:func:`golden.gemm.schedule`, the *monitor* collects output rows, the *model* is the golden GEMM, and the
+:func:`macforge.golden.gemm.schedule`, the *monitor* collects output rows, the *model* is the golden GEMM, and the
 *checker* compares every integer and the ``last`` flags in order (so nothing lost, duplicated or
-reordered), then compares the measured cycle count with :mod:`golden.cycles` when the run had no idle
+reordered), then compares the measured cycle count with :mod:`macforge.golden.cycles` when the run had no idle
 input cycles and no backpressure.
 
-The job file (``MACFORGE_JOB``, written by :func:`sim.runner.run`) holds ``config`` (an
-:class:`~golden.config.ArrayConfig` as a dict), ``seed`` and a list of ``jobs``, each with ``M``, ``K``,
+The job file (``MACFORGE_JOB``, written by :func:`macforge.sim.runner.run`) holds ``config`` (an
+:class:`~macforge.golden.config.ArrayConfig` as a dict), ``seed`` and a list of ``jobs``, each with ``M``, ``K``,
 ``N`` and optionally ``precision``, ``idle``, ``bp`` (probabilities), ``reset_at`` (cycle at which reset
 is asserted in the middle of the job; the job is then abandoned and must leave nothing behind),
 ``check_cycles`` and ``wide`` (draw activations from the full ``a_width`` range even at a lower
@@ -26,10 +26,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from golden.config import ArrayConfig
-from golden.cycles import job_cycles
-from golden.gemm import Schedule, schedule
-from sim.tb.streams import StreamSink, StreamSource, pack, unpack
+from macforge.golden.config import ArrayConfig
+from macforge.golden.cycles import job_cycles
+from macforge.golden.gemm import Schedule, schedule
+from macforge.sim.tb.streams import StreamSink, StreamSource, pack, unpack
 
 
 def random_operands(cfg: ArrayConfig, M: int, K: int, N: int, rng: np.random.Generator,
@@ -51,7 +51,7 @@ def random_operands(cfg: ArrayConfig, M: int, K: int, N: int, rng: np.random.Gen
 
 
 class ArrayBench:
-    """Drives one array instance; one clock loop steps every stream (see :mod:`sim.tb.streams`)."""
+    """Drives one array instance; one clock loop steps every stream (see :mod:`macforge.sim.tb.streams`)."""
 
     def __init__(self, dut, cfg: ArrayConfig, rng: random.Random):
         self.dut, self.cfg, self.rng = dut, cfg, rng

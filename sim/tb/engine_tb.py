@@ -2,15 +2,15 @@
 
 Driver: one ``AxiStreamSource`` on ``s_axis`` (``byte_size = axis_width``: one list element per beat, so
 the Python work per cycle is one integer). Monitor/collector: one ``AxiStreamSink`` on ``m_axis``
-(``byte_size = 32 C``: one element per beat, split into int32 lanes with NumPy afterwards). Model: :mod:`golden.engine`. Scoreboard: every
-output lane of every beat is compared in order with :func:`golden.engine.expected_rows` and each job
+(``byte_size = 32 C``: one element per beat, split into int32 lanes with NumPy afterwards). Model: :mod:`macforge.golden.engine`. Scoreboard: every
+output lane of every beat is compared in order with :func:`macforge.golden.engine.expected_rows` and each job
 must come back as exactly one frame (``tlast`` only on its final beat, ``tuser = 0``), so nothing is
 lost, duplicated or reordered; then the sink must stay empty.
 
 Random idle cycles on the input and random backpressure on the output come from cocotbext-axi pause
 generators (probabilities ``idle`` and ``bp`` of the job, seeded with ``MACFORGE_SEED``).
 
-Cycle counting (the convention of :mod:`golden.engine_cycles`): the job is sent right after a falling
+Cycle counting (the convention of :mod:`macforge.golden.engine_cycles`): the job is sent right after a falling
 edge while the engine is idle; the source drives the command word at the next rising edge ``E`` and the
 engine accepts it in the cycle ending at ``E + T`` (cycle 0). The job takes ``N = (t_end - E) / T``
 cycles, ``t_end`` being the rising edge at which the sink takes the ``tlast`` beat.
@@ -22,7 +22,7 @@ Job file (``MACFORGE_JOB``): ``engine`` (an :class:`EngineConfig` dict), ``seed`
 * ``{"kind": "burst", "layers": [...]}``: several layer packets queued at once (no gap between jobs);
 * ``{"kind": "raw", "beats": [...], "code": c}``: hand-made (bad) packet; expects one error beat ``c``;
 * ``{"kind": "mlp", "npz": path, "batch": B}``: run an integer MLP on a data set (end to end, see
-  :mod:`gen.cmd_sim`); writes every layer's hardware outputs to ``<npz>.out.npz``.
+  :mod:`macforge.gen.cmd_sim`); writes every layer's hardware outputs to ``<npz>.out.npz``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from golden.engine import Layer, beats_to_rows, encode, expected_rows, rows_before_cut
-from golden.engine_config import EngineConfig
+from macforge.golden.engine import Layer, beats_to_rows, encode, expected_rows, rows_before_cut
+from macforge.golden.engine_config import EngineConfig
 
 PERIOD = 10  # ns
 
@@ -212,7 +212,7 @@ async def engine_jobs(dut):
         frame, cyc = await bench.transact(beats)
         wall = time.perf_counter() - t0
         check_frame(ecfg, frame, exp, tag)
-        from golden.engine_cycles import job_cycles
+        from macforge.golden.engine_cycles import job_cycles
         model = job_cycles(ecfg, *L.dims, precision=L.precision)
         if job.get("check_cycles", True) and not job.get("idle") and not job.get("bp"):
             assert cyc == model, f"{tag}: measured {cyc} cycles, model {model}"
@@ -225,9 +225,9 @@ async def engine_jobs(dut):
 
 
 async def run_mlp(bench: EngineBench, job: dict) -> dict:
-    """Run an integer MLP layer by layer over a data set (see :mod:`gen.cmd_sim`)."""
-    from golden.engine import decode_rows
-    from golden.engine_cycles import job_cycles
+    """Run an integer MLP layer by layer over a data set (see :mod:`macforge.gen.cmd_sim`)."""
+    from macforge.golden.engine import decode_rows
+    from macforge.golden.engine_cycles import job_cycles
 
     ecfg = bench.ecfg
     z = np.load(job["npz"])

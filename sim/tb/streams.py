@@ -2,7 +2,7 @@
 
 Transfer rule (``amaranth.lib.stream``): a beat moves in a cycle where ``valid`` and ``ready`` are both
 high; once ``valid`` is raised the payload stays put until the transfer. The drivers are stepped by one
-clock loop (:class:`sim.tb.array_tb.ArrayBench`): at each falling edge every driver writes its pins, the
+clock loop (:class:`macforge.sim.tb.array_tb.ArrayBench`): at each falling edge every driver writes its pins, the
 loop waits for ``ReadOnly`` and every driver observes whether its beat moved. Two triggers per cycle,
 no per-driver coroutines: this keeps Python work per cycle small.
 
