@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 #: MAC micro-architectures, all behind the same processing-element interface.
-MAC_KINDS = ("parallel", "bitserial")
+MAC_KINDS = ("parallel", "bitserial", "tmac")
 #: Systolic dataflows.
 DATAFLOWS = ("os", "ws")
 
-MacKind = Literal["parallel", "bitserial"]
+MacKind = Literal["parallel", "bitserial", "tmac"]
 Dataflow = Literal["os", "ws"]
 
 # Allowed ranges (inclusive), stated once so that errors and docs quote the same numbers.
@@ -46,6 +46,14 @@ WIDTH_RANGE = (2, 16)
 MAX_K_RANGE = (1, 1 << 20)
 ACC_WIDTH_MAX = 64
 MAX_M_RANGE = (1, 1 << 14)
+#: tMAC: group sizes (powers of two, so the index in a group is a full bit field and K/g a shift)
+TMAC_G_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+#: tMAC: most weight term slots per group a build may hold (also bounded by g * (w_width - 1))
+TMAC_K_MAX = 64
+#: tMAC activation encodings (the same names as :data:`macforge.golden.terms.ENCODINGS`)
+TMAC_ENCODINGS = ("binary", "hese")
+#: tMAC build defaults (the trainer's headline setting is g = 16, k = 12, k_x = 3)
+TMAC_DEFAULTS = {"g": 16, "k_max": 16, "kx_max": 4, "encodings": TMAC_ENCODINGS}
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> None:
@@ -93,6 +101,14 @@ class ArrayConfig:
         max_m: WS only: depth of the output accumulator memory, i.e. the most activation rows one weight
             tile may stream (the M of one tile). Ignored for OS.
         fault: test-only :class:`Fault` (``None`` for real designs).
+        g, k_max, kx_max, encodings: tMAC only (``None`` for the other MACs; ``None`` selects
+            :data:`TMAC_DEFAULTS` for the tMAC). ``g`` is the group size along the reduction axis (fixed per
+            build, one of :data:`TMAC_G_CHOICES`); ``k_max`` the most weight term slots per group (the
+            run-time group budget ``k`` is ``1..k_max``; at most ``min(64, g * (w_width - 1))``, the terms a
+            group of ``g`` ``w_width``-bit values can have); ``kx_max`` the largest run-time data budget
+            ``k_x`` (at most ``a_width - 1``, the terms an ``a_width``-bit value can have); ``encodings`` the
+            activation encodings the term encoder supports (a non-empty subset of ``("binary", "hese")``).
+            One product group is ``L = k * k_x`` cycles (:mod:`macforge.golden.tmac`).
     """
 
     rows: int = 4
@@ -105,6 +121,10 @@ class ArrayConfig:
     acc_width: int | None = None
     max_m: int = 256
     fault: Fault | None = None
+    g: int | None = None
+    k_max: int | None = None
+    kx_max: int | None = None
+    encodings: tuple | None = None
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *ROWS_RANGE)
@@ -121,6 +141,7 @@ class ArrayConfig:
             object.__setattr__(self, "acc_width", lo)
         else:
             _check_int("acc_width", self.acc_width, lo, ACC_WIDTH_MAX)
+        self._check_tmac()
         if self.fault is not None:
             if not isinstance(self.fault, Fault):
                 raise ValueError(f"fault must be a Fault(row, col, mask) or None, got {self.fault!r}")
@@ -128,16 +149,68 @@ class ArrayConfig:
             _check_int("fault.col", self.fault.col, 0, self.cols - 1)
             _check_int("fault.mask", self.fault.mask, 1, (1 << self.acc_width) - 1)
 
+    def _check_tmac(self) -> None:
+        names = tuple(TMAC_DEFAULTS)
+        if self.mac != "tmac":
+            for n in names:
+                if getattr(self, n) is not None:
+                    raise ValueError(f"{n}={getattr(self, n)!r} is a tMAC parameter: allowed only with "
+                                     f"mac='tmac' (got mac={self.mac!r})")
+            return
+        for n in names:
+            if getattr(self, n) is None:
+                object.__setattr__(self, n, TMAC_DEFAULTS[n])
+        if isinstance(self.g, bool) or self.g not in TMAC_G_CHOICES:
+            raise ValueError(f"g={self.g!r} is not supported: allowed {', '.join(map(str, TMAC_G_CHOICES))} "
+                             f"(a power of two)")
+        _check_int("k_max", self.k_max, 1, min(TMAC_K_MAX, self.g * (self.w_width - 1)))
+        _check_int("kx_max", self.kx_max, 1, self.a_width - 1)
+        enc = self.encodings
+        if isinstance(enc, str):
+            enc = (enc,)
+        if not isinstance(enc, (tuple, list)) or not enc or any(e not in TMAC_ENCODINGS for e in enc) \
+                or len(set(enc)) != len(enc):
+            raise ValueError(f"encodings={self.encodings!r} is not supported: allowed a non-empty subset of "
+                             f"{', '.join(map(repr, TMAC_ENCODINGS))}")
+        object.__setattr__(self, "encodings", tuple(e for e in TMAC_ENCODINGS if e in enc))
+
     # ----- derived figures -------------------------------------------------------------------------
-    def cycles_per_step(self, precision: int | None = None) -> int:
-        """Cycles one MAC needs per product: 1 (parallel) or ``p`` (bit-serial, default ``a_width``)."""
+    def cycles_per_step(self, precision: int | None = None, k: int | None = None,
+                        k_x: int | None = None) -> int:
+        """Cycles one MAC step needs: 1 (parallel, one product), ``p`` (bit-serial, one product at
+        precision ``p``, default ``a_width``) or ``k * k_x`` (tMAC, one group of ``g`` products at group
+        budget ``k`` and data budget ``k_x``, defaults ``k_max`` and ``kx_max``)."""
         if self.mac == "parallel":
             return 1
+        if self.mac == "tmac":
+            k, k_x = self.check_budgets(self.k_max if k is None else k, self.kx_max if k_x is None else k_x)
+            return k * k_x
         return self.check_precision(self.a_width if precision is None else precision)
+
+    @property
+    def max_cycles_per_step(self) -> int:
+        """The largest ``L`` a run-time setting can select (sizes counters in the RTL)."""
+        return {"parallel": 1, "bitserial": self.a_width}.get(self.mac) or self.k_max * self.kx_max
+
+    @property
+    def step(self) -> int:
+        """Reduction elements one array step consumes: ``g`` for the tMAC (a group), else 1."""
+        return self.g if self.mac == "tmac" else 1
 
     def check_precision(self, precision: int) -> int:
         _check_int("precision", precision, 1, self.a_width)
         return precision
+
+    def check_budgets(self, k: int, k_x: int, encoding: str | None = None) -> tuple[int, int]:
+        """tMAC run-time budgets: ``k`` in ``[1, k_max]``, ``k_x`` in ``[1, kx_max]``, ``encoding`` one of
+        ``encodings`` (``None``: not checked)."""
+        if self.mac != "tmac":
+            raise ValueError(f"k/k_x budgets need mac='tmac', got mac={self.mac!r}")
+        _check_int("k", k, 1, self.k_max)
+        _check_int("k_x", k_x, 1, self.kx_max)
+        if encoding is not None:
+            _check_choice("encoding", encoding, self.encodings)
+        return k, k_x
 
     @property
     def top_name(self) -> str:
@@ -146,6 +219,11 @@ class ArrayConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        if self.mac != "tmac":      # keeps the digests (build caches) of the other MACs unchanged
+            for n in TMAC_DEFAULTS:
+                d.pop(n)
+        else:
+            d["encodings"] = list(self.encodings)
         return d
 
     @classmethod
