@@ -100,10 +100,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from macforge.gen.emit import MANIFEST, emit
+    from macforge.api import emit
+    from macforge.gen.emit import MANIFEST
 
     cfg = config_from_args(args)         # raises ValueError before any file is touched
-    man = emit(cfg, args.out)
+    man = emit(cfg, args.out).manifest
     out = Path(args.out)
     print(f"wrote {out / man['verilog']} ({cfg.rows}x{cfg.cols} {cfg.mac} {cfg.dataflow}, "
           f"a{cfg.a_width} w{cfg.w_width} acc{cfg.acc_width}, {man['emit_s']:.2f} s)")

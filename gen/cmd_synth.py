@@ -31,9 +31,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from macforge.gen.synth import synth_dir
+    from macforge.api import synthesize
 
-    r = synth_dir(args.dir, family=args.family, nodsp=args.nodsp, netlist=not args.no_netlist)
+    r = synthesize(args.dir, family=args.family, nodsp=args.nodsp, netlist=not args.no_netlist).to_dict()
     keys = ["lut", "ff", "carry", "dsp", "bram", "total_cells"]
     print(f"{r['command']}: " + ", ".join(f"{k}={r[k]}" for k in keys) + f" ({r['synth_s']:.1f} s)")
     print(f"wrote {r['path']}")

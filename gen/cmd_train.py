@@ -40,9 +40,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from dataclasses import replace
 
-    from macforge.golden.mlp import TQConfig
+    from macforge.api import train
     from macforge.golden.train.data import digits_split, mnist_split
-    from macforge.golden.train.report import ExperimentConfig, run_experiment
+    from macforge.golden.train.report import ExperimentConfig
     from macforge.golden.train.trainer import TrainConfig
 
     for name in ("epochs", "qat_epochs"):
@@ -76,11 +76,8 @@ def run(args) -> int:
         if not 0.0 < args.val_frac <= 0.5:
             raise ValueError(f"--val-frac={args.val_frac} is out of range: allowed (0, 0.5]")
         cfg = replace(cfg, val_frac=args.val_frac)
-    if args.quick:
-        cfg = replace(cfg, uniform_bits=(2, 4, 8), qat_uniform=((4, 4),), tq_groups=(8,), tq_k_per_value=(0.5, 1.0),
-                      tq_kx=(2,), tq_qat=(TQConfig(8, 4, 2, "hese"),))
     t0 = time.perf_counter()
-    report = run_experiment(split, cfg, args.out, progress=not args.no_progress)
+    report = train(args.out, split=split, experiment=cfg, quick=args.quick, progress=not args.no_progress).report
     dt = time.perf_counter() - t0
     h = report["headline"]
     print(f"float {100 * report['float_accuracy']:.2f} %  ({dt:.1f} s)  -> {args.out}/report.md")
