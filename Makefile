@@ -17,7 +17,7 @@ HW        := --mac $(MAC) --rows $(ROWS) --cols $(COLS) --dataflow $(DATAFLOW)
 HWDIR     := build/verilog/$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth bench train sim tq engine-doc clean help
+.PHONY: setup test test-all verilog lint synth bench train sim tq docs engine-doc clean help
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -28,8 +28,9 @@ help:
 	@echo "make bench     benchmarks -> build/bench/*.json and *.png"
 	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
 	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
+	@echo "make docs      API reference (Sphinx + numpydoc, warnings are errors) -> build/docs/html"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
@@ -64,6 +65,10 @@ sim: $(VENV)/.installed
 
 tq: $(VENV)/.installed
 	$(MACFORGE) tq 1 12 5 137 --budget 4
+
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs/api build/docs/html
+	@echo "API reference: build/docs/html/index.html"
 
 engine-doc: $(VENV)/.installed
 	$(PY) -m macforge.gen.engine_doc

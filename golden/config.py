@@ -89,27 +89,44 @@ class Fault:
 class ArrayConfig:
     """An R x C systolic array of MACs.
 
-    Attributes:
-        rows, cols: array size R x C, each in ``ROWS_RANGE`` / ``COLS_RANGE``.
-        dataflow: ``"os"`` (output stationary: each PE owns one output, K streams through) or ``"ws"``
-            (weight stationary: each PE holds one weight, activations stream right, partial sums down).
-        mac: ``"parallel"`` (one full product per cycle) or ``"bitserial"`` (activation enters LSB first,
-            one bit per cycle; run-time precision ``p`` in 1..a_width, ``p`` cycles per product).
-        a_width, w_width: signed activation / weight widths, each in ``WIDTH_RANGE``.
-        max_k: largest reduction length the accumulator must hold without overflow.
-        acc_width: accumulator width; ``None`` selects :func:`min_acc_width` (see module docstring).
-        max_m: WS only: depth of the output accumulator memory, i.e. the most activation rows one weight
-            tile may stream (the M of one tile). Ignored for OS.
-        fault: test-only :class:`Fault` (``None`` for real designs).
-        g, k_max, kx_max, encodings: tMAC only (``None`` for the other MACs; ``None`` selects
-            :data:`TMAC_DEFAULTS` for the tMAC). ``g`` is the group size along the reduction axis (fixed per
-            build, one of :data:`TMAC_G_CHOICES`); ``k_max`` the most weight term slots per group (the
-            run-time group budget ``k`` is ``1..k_max``; at most ``min(64, g * (w_width - 1))``, the terms a
-            group of ``g`` ``w_width``-bit values can have); ``kx_max`` the largest run-time data budget
-            ``k_x`` (at most ``a_width - 1``, the terms an ``a_width``-bit value can have); ``encodings`` the
-            activation encodings the term encoder supports (a non-empty subset of ``("binary", "hese")``).
-            One product group is ``L = k * k_x`` cycles (:mod:`macforge.golden.tmac`).
+    Parameters
+    ----------
+    rows, cols : int
+        Array size R x C, each in ``ROWS_RANGE`` / ``COLS_RANGE``.
+    dataflow : {"os", "ws"}
+        ``"os"`` (output stationary: each PE owns one output, K streams through) or ``"ws"`` (weight
+        stationary: each PE holds one weight, activations stream right, partial sums down).
+    mac : {"parallel", "bitserial", "tmac"}
+        ``"parallel"`` (one full product per cycle), ``"bitserial"`` (activation enters LSB first, one bit
+        per cycle; run-time precision ``p`` in 1..a_width, ``p`` cycles per product) or ``"tmac"`` (term
+        pairs, see ``g`` below).
+    a_width, w_width : int
+        Signed activation / weight widths, each in ``WIDTH_RANGE``.
+    max_k : int
+        Largest reduction length the accumulator must hold without overflow.
+    acc_width : int or None
+        Accumulator width; ``None`` selects :func:`min_acc_width` (see module docstring).
+    max_m : int
+        WS only: depth of the output accumulator memory, i.e. the most activation rows one weight tile
+        may stream (the M of one tile). Ignored for OS.
+    fault : Fault or None
+        Test-only :class:`Fault` (``None`` for real designs).
+    g, k_max, kx_max, encodings : int, int, int, tuple of str
+        tMAC only (``None`` for the other MACs; ``None`` selects :data:`TMAC_DEFAULTS` for the tMAC).
+        ``g`` is the group size along the reduction axis (fixed per build, one of
+        :data:`TMAC_G_CHOICES`); ``k_max`` the most weight term slots per group (the run-time group budget
+        ``k`` is ``1..k_max``; at most ``min(64, g * (w_width - 1))``, the terms a group of ``g``
+        ``w_width``-bit values can have); ``kx_max`` the largest run-time data budget ``k_x`` (at most
+        ``a_width - 1``, the terms an ``a_width``-bit value can have); ``encodings`` the activation
+        encodings the term encoder supports (a non-empty subset of ``("binary", "hese")``). One product
+        group is ``L = k * k_x`` cycles (:mod:`macforge.golden.tmac`).
+
+    Raises
+    ------
+    ValueError
+        On any impossible value, naming the parameter, the value and the allowed range.
     """
+
 
     rows: int = 4
     cols: int = 4

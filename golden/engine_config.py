@@ -44,14 +44,26 @@ OUT_LANE_BITS = 32
 class EngineConfig:
     """A layer engine around one array.
 
-    Attributes:
-        array: the :class:`ArrayConfig` of the systolic array (its ``max_k`` sizes the accumulator; for
-            WS its ``max_m`` is the activation block height, i.e. rows per weight tile).
-        axis_width: ``s_axis_tdata`` width in bits, one of ``AXIS_WIDTHS`` (the header needs 64).
-        max_m: largest batch ``M`` of one job (rows of X), in ``MAX_M_RANGE``; no buffer scales with it.
-        max_k: largest reduction ``K``, in ``[1, min(array.max_k, 65535)]``; ``None`` = that maximum.
-        max_n: largest output width ``N``, in ``MAX_N_RANGE``.
+    Parameters
+    ----------
+    array : ArrayConfig
+        The systolic array (its ``max_k`` sizes the accumulator; for WS its ``max_m`` is the activation
+        block height, i.e. rows per weight tile).
+    axis_width : int
+        ``s_axis_tdata`` width in bits, one of ``AXIS_WIDTHS`` (the header needs 64).
+    max_m : int
+        Largest batch ``M`` of one job (rows of X), in ``MAX_M_RANGE``; no buffer scales with it.
+    max_k : int or None
+        Largest reduction ``K``, in ``[1, min(array.max_k, 65535)]``; ``None`` = that maximum.
+    max_n : int
+        Largest output width ``N``, in ``MAX_N_RANGE``.
+
+    Raises
+    ------
+    ValueError
+        On any impossible value, naming the parameter, the value and the allowed range.
     """
+
 
     array: ArrayConfig
     axis_width: int = 64
