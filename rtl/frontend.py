@@ -28,10 +28,36 @@ from .slot import CtlLayout
 
 
 def with_precision_port(cfg: ArrayConfig, members: dict) -> dict:
-    """Add the bit-serial MAC's run-time ``precision`` input (``1..a_width``) to an array signature."""
+    """Add the run-time inputs of the MAC to an array signature: bit-serial ``precision``
+    (``1..a_width``); tMAC ``k`` (``1..k_max``), ``k_x`` (``1..kx_max``) and, when the build supports
+    both encodings, ``hese`` (1 = HESE, 0 = binary)."""
     if cfg.mac == "bitserial":
         members["precision"] = In(range(cfg.a_width + 1), init=cfg.a_width)
+    if cfg.mac == "tmac":
+        members["k"] = In(range(cfg.k_max + 1), init=cfg.k_max)
+        members["k_x"] = In(range(cfg.kx_max + 1), init=cfg.kx_max)
+        if len(cfg.encodings) == 2:
+            members["hese"] = In(1)
     return members
+
+
+def make_frontend(cfg: ArrayConfig, with_weights: bool = False):
+    """The family's front end: :class:`FrontEnd` (OS carries the weight row as ``extra``), or the tMAC's
+    :class:`macforge.rtl.tmac.frontend.TmacFrontEnd`."""
+    if cfg.mac == "tmac":
+        from .tmac.frontend import TmacFrontEnd
+        return TmacFrontEnd(cfg, with_weights)
+    return FrontEnd(cfg, extra_shape=data.ArrayLayout(signed(cfg.w_width), cfg.cols) if with_weights else None)
+
+
+def connect_runtime(m, cfg: ArrayConfig, fe, top) -> None:
+    """Drive the front end's run-time inputs from the array ports of :func:`with_precision_port`."""
+    if cfg.mac == "bitserial":
+        m.d.comb += fe.precision.eq(top.precision)
+    if cfg.mac == "tmac":
+        m.d.comb += [fe.k.eq(top.k), fe.k_x.eq(top.k_x)]
+        if len(cfg.encodings) == 2:
+            m.d.comb += fe.hese.eq(top.hese)
 
 
 class FrontEnd(Elaboratable):

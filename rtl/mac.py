@@ -194,19 +194,47 @@ class BitSerialWsPost(WsPost):
 
 
 class MacFamily:
-    """Factory for one MAC kind's pieces (see the module docstring)."""
+    """Factory for one MAC kind's pieces (see the module docstring).
 
-    def __init__(self, symbol_shape, os_pe, ws_pe, ws_post):
+    Besides the PEs a family states the shapes of its operands: ``act_shape`` (one row's element of an
+    input beat: a signed activation, or for the tMAC a group of ``g``), ``weight_shape`` (one column's
+    element of a weight row: a signed weight, or the tMAC's ``k_max`` term slots of a group; the WS PE's
+    stationary weight) and ``os_weight_shape`` (what the OS column wires carry per cycle: the weight, or
+    the tMAC's weight slot of this cycle).
+    """
+
+    def __init__(self, symbol_shape, os_pe, ws_pe, ws_post, act_shape=None, weight_shape=None,
+                 os_weight_shape=None):
         self._symbol_shape = symbol_shape
         self.os_pe, self.ws_pe, self.ws_post = os_pe, ws_pe, ws_post
+        self._act = act_shape or (lambda cfg: signed(cfg.a_width))
+        self._wgt = weight_shape or (lambda cfg: signed(cfg.w_width))
+        self._os_wgt = os_weight_shape or self._wgt
 
     def symbol_shape(self, cfg: ArrayConfig):
         return self._symbol_shape(cfg)
+
+    def act_shape(self, cfg: ArrayConfig):
+        return self._act(cfg)
+
+    def weight_shape(self, cfg: ArrayConfig):
+        return self._wgt(cfg)
+
+    def os_weight_shape(self, cfg: ArrayConfig):
+        return self._os_wgt(cfg)
+
+
+def _tmac_family() -> MacFamily:
+    from .tmac import layouts as tl
+    from .tmac.pe import TmacOsPE, TmacWsPE, TmacWsPost
+    return MacFamily(tl.symbol_layout, TmacOsPE, TmacWsPE, TmacWsPost, act_shape=tl.group_act_shape,
+                     weight_shape=tl.group_slots_shape, os_weight_shape=tl.slot_layout)
 
 
 FAMILIES = {
     "parallel": MacFamily(lambda cfg: signed(cfg.a_width), ParallelOsPE, ParallelWsPE, ParallelWsPost),
     "bitserial": MacFamily(lambda cfg: unsigned(1), BitSerialOsPE, BitSerialWsPE, BitSerialWsPost),
+    "tmac": _tmac_family(),
 }
 
 

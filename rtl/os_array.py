@@ -33,15 +33,15 @@ from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
-from .frontend import FrontEnd, with_precision_port
+from .frontend import connect_runtime, make_frontend, with_precision_port
 from .mac import family
 from .slot import CtlLayout
 
 
 def os_in_layout(cfg: ArrayConfig) -> data.StructLayout:
     return data.StructLayout({
-        "a": data.ArrayLayout(signed(cfg.a_width), cfg.rows),
-        "w": data.ArrayLayout(signed(cfg.w_width), cfg.cols),
+        "a": data.ArrayLayout(family(cfg).act_shape(cfg), cfg.rows),
+        "w": data.ArrayLayout(family(cfg).weight_shape(cfg), cfg.cols),
         "first": 1,
         "last": 1,
     })
@@ -75,7 +75,7 @@ class OsArray(wiring.Component):
         m.d.comb += en.eq(~self.o.valid | self.o.ready)
 
         # ---- front end: one input beat -> L slots; enforces the drain spacing of R cycles.
-        fe = m.submodules.frontend = FrontEnd(cfg, extra_shape=data.ArrayLayout(signed(cfg.w_width), C))
+        fe = m.submodules.frontend = make_frontend(cfg, with_weights=True)
         since_last = Signal(range(R + 1), init=R)
         m.d.comb += [
             fe.en.eq(en),
@@ -87,8 +87,7 @@ class OsArray(wiring.Component):
             fe.last.eq(self.s.payload.last),
             fe.hold_last.eq(since_last < R),
         ]
-        if cfg.mac == "bitserial":
-            m.d.comb += fe.precision.eq(self.precision)
+        connect_runtime(m, cfg, fe, self)
         with m.If(en):
             with m.If(fe.slot_ctl.valid & fe.slot_ctl.last):
                 m.d.sync += since_last.eq(1)
@@ -99,7 +98,7 @@ class OsArray(wiring.Component):
         sym = fam.symbol_shape(cfg)
         ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
         rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
-        rw = [[Signal(signed(cfg.w_width), name=f"w_{i}_{j}") for j in range(C)] for i in range(R)]
+        rw = [[Signal(fam.os_weight_shape(cfg), name=f"w_{i}_{j}") for j in range(C)] for i in range(R)]
         with m.If(en):
             for i in range(R):
                 a_edge = delayed(m, fe.slot_a[R - 1 - i], i, en, f"askew{i}")

@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
-from .frontend import FrontEnd, with_precision_port
+from .frontend import connect_runtime, make_frontend, with_precision_port
 from .mac import family
 from .os_array import out_layout
 from .slot import CtlLayout
@@ -45,7 +45,7 @@ from .slot import CtlLayout
 
 def ws_act_layout(cfg: ArrayConfig) -> data.StructLayout:
     return data.StructLayout({
-        "a": data.ArrayLayout(signed(cfg.a_width), cfg.rows),
+        "a": data.ArrayLayout(family(cfg).act_shape(cfg), cfg.rows),
         "first": 1,
         "last": 1,
         "tlast": 1,
@@ -53,7 +53,7 @@ def ws_act_layout(cfg: ArrayConfig) -> data.StructLayout:
 
 
 def ws_weight_layout(cfg: ArrayConfig) -> data.ArrayLayout:
-    return data.ArrayLayout(signed(cfg.w_width), cfg.cols)
+    return data.ArrayLayout(family(cfg).weight_shape(cfg), cfg.cols)
 
 
 class WsArray(wiring.Component):
@@ -81,10 +81,10 @@ class WsArray(wiring.Component):
         m.d.comb += en.eq(~o_valid | self.o.ready)
 
         # ---- weight double buffer: wb[b][i][j]
-        wb = [[[Signal(signed(cfg.w_width), name=f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)]
+        wb = [[[Signal(fam.weight_shape(cfg), name=f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)]
               for b in range(2)]
         full = [Signal(name=f"full{b}") for b in range(2)]
-        release = cfg.a_width + R + C  # upper bound of p + R + C - 2, sizes the counters
+        release = max(cfg.a_width, cfg.max_cycles_per_step) + R + C  # bounds L + R + C - 2 (sizes the counters)
         busy = [Signal(range(release + 1), name=f"busy{b}") for b in range(2)]
         lb = Signal()            # buffer being loaded
         cb = Signal()            # buffer being computed with (next accepted activation beat)
@@ -106,7 +106,7 @@ class WsArray(wiring.Component):
                 m.d.sync += wrow.eq(wrow + 1)
 
         # ---- front end (activations)
-        fe = m.submodules.frontend = FrontEnd(cfg)
+        fe = m.submodules.frontend = make_frontend(cfg)
         cb_full = Signal()
         m.d.comb += [
             cb_full.eq(Mux(cb, full[1], full[0])),
@@ -119,8 +119,7 @@ class WsArray(wiring.Component):
             fe.tlast.eq(self.s.payload.tlast),
             fe.wsel.eq(cb),
         ]
-        if cfg.mac == "bitserial":
-            m.d.comb += fe.precision.eq(self.precision)
+        connect_runtime(m, cfg, fe, self)
         s_take = fe.accepted
         t_take = s_take & self.s.payload.tlast
         for b in range(2):

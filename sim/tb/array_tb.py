@@ -11,7 +11,8 @@ The job file (``MACFORGE_JOB``, written by :func:`macforge.sim.runner.run`) hold
 ``N`` and optionally ``precision``, ``idle``, ``bp`` (probabilities), ``reset_at`` (cycle at which reset
 is asserted in the middle of the job; the job is then abandoned and must leave nothing behind),
 ``check_cycles`` and ``wide`` (draw activations from the full ``a_width`` range even at a lower
-precision, to exercise the saturation). Measurements go to ``MACFORGE_RESULT``.
+precision, to exercise the saturation); tMAC jobs carry ``k``, ``k_x`` and ``encoding`` and draw a third
+of their operands from :func:`tmac_extremes`. Measurements go to ``MACFORGE_RESULT``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from macforge.golden.config import ArrayConfig
 from macforge.golden.cycles import job_cycles
 from macforge.golden.gemm import Schedule, schedule
+from macforge.golden.tmac import slot_bits, tmac_schedule
 from macforge.sim.tb.streams import StreamSink, StreamSource, pack, unpack
 
 
@@ -47,6 +49,25 @@ def random_operands(cfg: ArrayConfig, M: int, K: int, N: int, rng: np.random.Gen
     if a.size >= 4 and w.size >= 4:      # min * min: the largest product, stresses the accumulator
         a[0, :] = alo
         w[:, 0] = wlo
+    return a, w
+
+
+#: tMAC extremes: the range ends and values whose HESE form carries into the next bit (127 = 2^7 - 1,
+#: 63, 0b1101101, ...) or that have the most terms (0x55, 0x7F)
+def tmac_extremes(width: int) -> list[int]:
+    top = 1 << (width - 1)
+    vals = {-top, top - 1, -(top - 1), top - 2, (top >> 1) - 1, -(top >> 1), 0, 1, -1,
+            0x55 & (top - 1), -(0x55 & (top - 1)), 0x6D & (top - 1), -(0x6D & (top - 1)), 3, -3}
+    return sorted(vals)
+
+
+def tmac_operands(cfg: ArrayConfig, M: int, K: int, N: int, rng: np.random.Generator):
+    """Like :func:`random_operands`, but a third of the values come from :func:`tmac_extremes`."""
+    a, w = random_operands(cfg, M, K, N, rng)
+    for x, width in ((a, cfg.a_width), (w, cfg.w_width)):
+        ext = np.array(tmac_extremes(width))
+        pick = rng.random(x.shape) < 0.33
+        x[pick] = rng.choice(ext, size=int(pick.sum()))
     return a, w
 
 
@@ -85,6 +106,8 @@ class ArrayBench:
         cfg = self.cfg
         R, C, aw, ww = cfg.rows, cfg.cols, cfg.a_width, cfg.w_width
         abits = R * aw
+        if cfg.mac == "tmac":
+            return self.encode_tmac(sch)
         if cfg.dataflow == "os":
             wbits = C * ww
             beats = [pack(a, aw) | (pack(w, ww) << abits) | (int(f[0]) << (abits + wbits))
@@ -96,6 +119,23 @@ class ArrayBench:
         wbeats = [pack(w, ww) for w in sch.weights.tolist()]
         return beats, wbeats
 
+    def encode_tmac(self, sch) -> tuple[list[int], list[int] | None]:
+        """tMAC beats: ``a`` = R groups of g activations (row 0, element 0 lowest), ``w`` = C columns of
+        ``k_max`` packed slot words (:func:`macforge.golden.tmac.slot_fields`)."""
+        cfg = self.cfg
+        R, C, aw, g, S = cfg.rows, cfg.cols, cfg.a_width, cfg.g, cfg.k_max
+        abits = R * g * aw
+        sb = slot_bits(cfg)
+        acts = [pack(x, aw) for x in sch.acts.reshape(len(sch.acts), R * g).tolist()]
+        wrows = [pack(x, sb) for x in sch.weights.reshape(len(sch.weights), C * S).tolist()]
+        if cfg.dataflow == "os":
+            wbits = C * S * sb
+            return [a | (w << abits) | (int(f[0]) << (abits + wbits)) | (int(f[1]) << (abits + wbits + 1))
+                    for a, w, f in zip(acts, wrows, sch.flags)], None
+        beats = [a | (int(f[0]) << abits) | (int(f[1]) << (abits + 1)) | (int(f[2]) << (abits + 2))
+                 for a, f in zip(acts, sch.flags)]
+        return beats, wrows
+
     def decode(self, word: int) -> tuple[list[int], int]:
         C, n = self.cfg.cols, self.cfg.acc_width
         return unpack(word, n, C), (word >> (C * n)) & 1
@@ -105,6 +145,10 @@ class ArrayBench:
         cfg = self.cfg
         if cfg.mac == "bitserial":
             self.dut.precision.value = precision if precision is not None else cfg.a_width
+        if cfg.mac == "tmac":
+            self.dut.k.value, self.dut.k_x.value = sch.k, sch.k_x
+            if len(cfg.encodings) == 2:
+                self.dut.hese.value = int(sch.encoding == "hese")
         beats, wbeats = self.encode(sch)
         self.s.load(beats)
         self.s.idle = idle
@@ -116,7 +160,7 @@ class ArrayBench:
         self.o.bp = bp
         self.o.received, self.o.cycles = [], []
         expected = len(sch.outputs)
-        L = cfg.cycles_per_step(precision)
+        L = sch.L if cfg.mac == "tmac" else cfg.cycles_per_step(precision)
         model = job_cycles(cfg, sch.tiles, L)
         timeout = timeout or (model * 8 + 2000)
         t0 = time.perf_counter()
@@ -183,8 +227,13 @@ async def gemm_jobs(dut):
     for idx, job in enumerate(spec["jobs"]):
         nrng = np.random.default_rng([seed, idx])
         p = job.get("precision")
-        a, w = random_operands(cfg, job["M"], job["K"], job["N"], nrng, p, job.get("wide", False))
-        sch = schedule(cfg, a, w, precision=p if cfg.mac == "bitserial" else None)
+        if cfg.mac == "tmac":
+            a, w = tmac_operands(cfg, job["M"], job["K"], job["N"], nrng)
+            sch = tmac_schedule(cfg, a, w, job.get("k", cfg.k_max), job.get("k_x", cfg.kx_max),
+                                job.get("encoding", cfg.encodings[-1]))
+        else:
+            a, w = random_operands(cfg, job["M"], job["K"], job["N"], nrng, p, job.get("wide", False))
+            sch = schedule(cfg, a, w, precision=p if cfg.mac == "bitserial" else None)
         tag = f"job {idx} {job} seed={seed}"
         r = await bench.run_job(sch, precision=p, idle=job.get("idle", 0.0), bp=job.get("bp", 0.0),
                                 reset_at=job.get("reset_at"))
