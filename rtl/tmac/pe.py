@@ -177,13 +177,13 @@ class TmacHistOsPE(wiring.Component):
         return m
 
 
-class HistToBinary(Elaboratable):
+class HistToBinary(wiring.Component):
     """Edge converter: ``y = sum_e hist[e] 2^e`` (combinational shift-and-add tree, one per column)."""
 
     def __init__(self, cfg: ArrayConfig, lanes: int, cb: int):
         self.cfg = cfg
-        self.hist = Signal(data.ArrayLayout(signed(cb), lanes))
-        self.y = Signal(signed(cfg.acc_width))
+        super().__init__(wiring.Signature({"hist": In(data.ArrayLayout(signed(cb), lanes)),
+                                           "y": Out(signed(cfg.acc_width))}))
 
     def elaborate(self, platform):
         m = Module()
