@@ -1,7 +1,8 @@
 """``macforge gen``: emit the Verilog and ``manifest.json`` of one array configuration.
 
-    macforge gen --mac parallel|bitserial --rows R --cols C --dataflow os|ws \\
+    macforge gen --mac parallel|bitserial|tmac --rows R --cols C --dataflow os|ws \\
                  [--a-width N] [--w-width N] [--max-k N] [--acc-width N] [--max-m N] \\
+                 [--g N --k-max N --kx-max N --encodings binary,hese]   (tMAC only) \\
                  [--config FILE.json] --out DIR
 
 ``--config`` reads an :class:`~macforge.golden.config.ArrayConfig` as JSON (the ``config`` object of a manifest
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from macforge.golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
-                           ROWS_RANGE, WIDTH_RANGE, ArrayConfig)
+                           ROWS_RANGE, TMAC_DEFAULTS, TMAC_G_CHOICES, WIDTH_RANGE, ArrayConfig)
 
 HELP = ("Emit <top>.v and manifest.json of one array configuration into --out DIR. --config reads an "
         "ArrayConfig as JSON (a manifest.json works too); flags override its values; anything given "
@@ -36,6 +37,17 @@ INT_OPTIONS = {
     "--acc-width": ("acc_width", None),
     "--max-m": ("max_m", MAX_M_RANGE),
 }
+
+
+#: tMAC-only flags: (flag, ArrayConfig field, help)
+TMAC_OPTIONS = [
+    ("--g", "g", f"tMAC group size along K, one of {', '.join(map(str, TMAC_G_CHOICES))} "
+                 f"(default {TMAC_DEFAULTS['g']})"),
+    ("--k-max", "k_max", f"tMAC build maximum of the group budget k, 1..min(64, g*(w_width-1)) "
+                         f"(default {TMAC_DEFAULTS['k_max']})"),
+    ("--kx-max", "kx_max", f"tMAC build maximum of the data budget k_x, 1..a_width-1 "
+                           f"(default {TMAC_DEFAULTS['kx_max']})"),
+]
 
 
 def _int_arg(text: str) -> int:
@@ -65,6 +77,11 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
     p.add_argument("--config", type=Path, metavar="FILE.json",
                    help="ArrayConfig as JSON (flags override its values)")
+    for flag, field, hlp in TMAC_OPTIONS:
+        p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
+    p.add_argument("--encodings", type=lambda t: tuple(x for x in t.split(",") if x), metavar="E[,E]",
+                   help=f"tMAC: activation encodings the term encoder supports, binary and/or hese "
+                        f"(default {','.join(TMAC_DEFAULTS['encodings'])})")
 
 
 def config_from_args(args: argparse.Namespace) -> ArrayConfig:
@@ -81,7 +98,8 @@ def config_from_args(args: argparse.Namespace) -> ArrayConfig:
             base = base["config"]
         if not isinstance(base, dict):
             raise ValueError(f"--config {args.config}: expected a JSON object")
-    fields = ["mac", "dataflow"] + [f for f, _ in INT_OPTIONS.values()]
+    fields = (["mac", "dataflow"] + [f for f, _ in INT_OPTIONS.values()] + [f for _, f, _ in TMAC_OPTIONS]
+              + ["encodings"])
     merged = dict(base)
     for f in fields:
         v = getattr(args, f, None)

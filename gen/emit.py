@@ -12,6 +12,8 @@ What the manifest holds (all derived, nothing typed in by hand):
   the manifest cannot drift from the netlist;
 * ``precision`` (bit-serial only): the run-time precision port, its allowed range ``1..a_width`` and the
   clamping rule of the front end;
+* ``tmac`` (tMAC only): group size, run-time budget ports and ranges (``k``, ``k_x``, ``hese``), the bit
+  layout of a weight term slot and of an activation term (:mod:`macforge.golden.tmac`), and the slot order;
 * ``cycle_model``: figures of :mod:`macforge.golden.cycles` -- output latency, steady-state cycles per tile, and
   a 256x256x256 GEMM (``K`` limited to ``max_k``) run as back-to-back tiles; for the bit-serial MAC one
   entry per precision ``p = 1..a_width``;
@@ -143,6 +145,8 @@ def cycle_model(cfg: ArrayConfig) -> dict:
     """Cycle-model figures of :mod:`macforge.golden.cycles` (per precision for the bit-serial MAC)."""
     R, C = cfg.rows, cfg.cols
     M, K, N = REF_GEMM[0], min(REF_GEMM[1], cfg.max_k), REF_GEMM[2]
+    if cfg.mac == "tmac":
+        return tmac_cycle_model(cfg, M, K, N)
     precisions = list(range(1, cfg.a_width + 1)) if cfg.mac == "bitserial" else [None]
     entries = []
     for p in precisions:
@@ -171,6 +175,60 @@ def cycle_model(cfg: ArrayConfig) -> dict:
             "note": "parallel MAC: one entry (1 cycle per product at full precision); bit-serial: one "
                     "entry per run-time precision p = 1..a_width",
             "per_precision": entries}
+
+
+def tmac_cycle_model(cfg: ArrayConfig, M: int, K: int, N: int) -> dict:
+    """tMAC: one entry per run-time budget ``(k, k_x)``; ``L = k k_x`` cycles per group of ``g``."""
+    from macforge.golden.tmac import tmac_gemm_cycles
+
+    R, C = cfg.rows, cfg.cols
+    entries = []
+    for k in range(1, cfg.k_max + 1):
+        for kx in range(1, cfg.kx_max + 1):
+            L = k * kx
+            gc = tmac_gemm_cycles(cfg, M, K, N, k, kx)
+            lat = (L + R + C + 2) if cfg.dataflow == "ws" else R + C + 1
+            entries.append({"k": k, "k_x": kx, "cycles_per_group": L, "output_latency_cycles": lat,
+                            "steady_cycles_per_tile": gc.steady_cycles_per_tile,
+                            "gemm": {"M": M, "K": K, "N": N, "cycles": gc.cycles, "tiles": gc.tiles,
+                                     "macs": gc.macs, "utilization": gc.utilization}})
+    return {"source": "macforge.golden.tmac.tmac_gemm_cycles (exact; the cocotb regressions check it)",
+            "note": f"tMAC: one entry per run-time (k, k_x); the reduction is counted in groups of g={cfg.g} "
+                    f"(ceil(K/g) steps of k*k_x cycles); OS output latency R+C+1 after a tile's final slot, "
+                    f"WS output row L+R+C+2 after its beat",
+            "per_budget": entries}
+
+
+def tmac_section(cfg: ArrayConfig, ports: list[dict]) -> dict:
+    from macforge.golden.tmac import exp_bits, slot_bits, slot_fields, term_fields
+
+    def layout(fields):
+        out, off = [], 0
+        for n, b in fields:
+            out.append({"name": n, "offset": off, "width": b})
+            off += b
+        return out
+
+    width = {p["name"]: p["width"] for p in ports}
+    return {
+        "g": cfg.g, "k_max": cfg.k_max, "kx_max": cfg.kx_max, "encodings": list(cfg.encodings),
+        "ports": {
+            "k": {"width": width["k"], "min": 1, "max": cfg.k_max, "reset_value": cfg.k_max},
+            "k_x": {"width": width["k_x"], "min": 1, "max": cfg.kx_max, "reset_value": cfg.kx_max},
+            **({"hese": {"width": 1, "semantics": "1 = HESE, 0 = binary"}} if len(cfg.encodings) == 2 else {}),
+            "semantics": "latched with each input beat; values outside the range are clamped into it; one "
+                         "group of g products takes k*k_x cycles (weight slot outer, activation term inner)",
+        },
+        "weight_slot": {"bits": slot_bits(cfg), "fields": layout(slot_fields(cfg)),
+                        "order": "per group and output column: the group budget's k largest terms, exponent "
+                                 "descending then index ascending; slots k..k_max-1 invalid (all zero)",
+                        "value": "(-1)^sign * 2^exp * [valid], multiplying activation idx of the group"},
+        "activation_term": {"bits": 2 + exp_bits(cfg.a_width), "fields": layout(term_fields(cfg)),
+                            "order": "most significant first, the k_x largest (data budget)"},
+        "beat": {"a": "R rows x g signed activations (row-major, element 0 lowest)",
+                 "w": "C columns x k_max weight slots (OS beat / WS weight row)"},
+        "reference": "macforge.golden.tmac",
+    }
 
 
 # ----- emit -------------------------------------------------------------------------------------------
@@ -205,6 +263,8 @@ def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
                          "product; values outside 1..a_width are clamped into it; activations are "
                          "saturated to the signed p-bit range",
         }
+    if cfg.mac == "tmac":
+        man["tmac"] = tmac_section(cfg, ports)
     man["cycle_model"] = cycle_model(cfg)
     man["lint_waivers"] = {
         "simulation": list(WAIVERS),

@@ -128,7 +128,7 @@ BAD = [
     (["--max-k", "0"], ["max_k", "[1, 1048576]"]),
     (["--acc-width", "8"], ["acc_width", "[24, 64]"]),
     (["--max-m", "0"], ["max_m", "[1, 16384]"]),
-    (["--mac", "tmac"], ["--mac", "parallel", "bitserial"]),
+    (["--mac", "term"], ["--mac", "parallel", "bitserial", "tmac"]),
     (["--dataflow", "is"], ["--dataflow", "os", "ws"]),
     (["--rows", "four"], ["--rows", "integer"]),
 ]
