@@ -54,6 +54,10 @@ TMAC_K_MAX = 64
 TMAC_ENCODINGS = ("binary", "hese")
 #: tMAC build defaults (the trainer's headline setting is g = 16, k = 12, k_x = 3)
 TMAC_DEFAULTS = {"g": 16, "k_max": 16, "kx_max": 4, "encodings": TMAC_ENCODINGS}
+#: column combining (:mod:`macforge.golden.colcomb`): most lines one packed array line may combine
+ALPHA_RANGE = (1, 16)
+#: MACs / dataflow that have a packed (column-combining) array
+PACKED_MACS = ("parallel", "bitserial")
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> None:
@@ -111,6 +115,13 @@ class ArrayConfig:
         may stream (the M of one tile). Ignored for OS.
     fault : Fault or None
         Test-only :class:`Fault` (``None`` for real designs).
+    alpha : int or None
+        Column combining (``None``: a plain array). A packed WS array whose every row carries ``alpha``
+        activations and whose every PE stores, beside its weight, a select index of
+        ``sel_bits = bitlen(alpha - 1)`` bits choosing one of them (an ``alpha``-input multiplexer per
+        PE); in ``ALPHA_RANGE``, WS only, parallel or bit-serial MAC. A layer packed with any
+        ``alpha' <= alpha`` runs on it; ``max_k`` then bounds the packed lines (array rows of work) of a
+        layer. Timing is the plain WS array's (:mod:`macforge.golden.colcomb`).
     g, k_max, kx_max, encodings : int, int, int, tuple of str
         tMAC only (``None`` for the other MACs; ``None`` selects :data:`TMAC_DEFAULTS` for the tMAC).
         ``g`` is the group size along the reduction axis (fixed per build, one of
@@ -142,6 +153,7 @@ class ArrayConfig:
     k_max: int | None = None
     kx_max: int | None = None
     encodings: tuple | None = None
+    alpha: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *ROWS_RANGE)
@@ -159,6 +171,11 @@ class ArrayConfig:
         else:
             _check_int("acc_width", self.acc_width, lo, ACC_WIDTH_MAX)
         self._check_tmac()
+        if self.alpha is not None:
+            _check_int("alpha", self.alpha, *ALPHA_RANGE)
+            if self.dataflow != "ws" or self.mac not in PACKED_MACS:
+                raise ValueError(f"alpha={self.alpha} (column combining) needs dataflow='ws' and mac in "
+                                 f"{PACKED_MACS}, got dataflow={self.dataflow!r}, mac={self.mac!r}")
         if self.fault is not None:
             if not isinstance(self.fault, Fault):
                 raise ValueError(f"fault must be a Fault(row, col, mask) or None, got {self.fault!r}")
@@ -230,12 +247,25 @@ class ArrayConfig:
         return k, k_x
 
     @property
+    def lanes(self) -> int:
+        """Activations per array row and beat: ``alpha`` for a packed array, else 1."""
+        return self.alpha or 1
+
+    @property
+    def sel_bits(self) -> int:
+        """Select-index bits stored beside each weight: ``bitlen(alpha - 1)`` (0 unpacked or alpha=1)."""
+        return (self.alpha - 1).bit_length() if self.alpha else 0
+
+    @property
     def top_name(self) -> str:
         """Verilog module name of the generated top (unique per distinct configuration)."""
-        return f"macforge_{self.mac}_{self.dataflow}_{self.rows}x{self.cols}"
+        cc = f"_cc{self.alpha}" if self.alpha else ""
+        return f"macforge_{self.mac}_{self.dataflow}_{self.rows}x{self.cols}{cc}"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        if self.alpha is None:      # keeps the digests of unpacked arrays unchanged
+            d.pop("alpha")
         if self.mac != "tmac":      # keeps the digests (build caches) of the other MACs unchanged
             for n in TMAC_DEFAULTS:
                 d.pop(n)

@@ -18,6 +18,14 @@ Beat 0 is the **command word** (low 64 bits of ``tdata``; higher bits ignored)::
     [47:32] K   reduction      (1..max_k)
     [63:48] N   output columns (1..max_n)
 
+**tMAC engines** (``array.mac = "tmac"``) follow the command word with one **budget word** (beat 1;
+``[7:0]`` group budget ``k``, ``[11:8]`` data budget ``k_x``, ``[12]`` encoding, 1 = HESE; ``k = 0`` / ``k_x = 0``
+select the build maxima; ``k > k_max``, ``k_x > kx_max``, an encoding the build lacks or a non-zero
+precision field are error 6). Their reduction is counted in groups of ``g``: ``G = ceil(K / g)`` (``K``
+zero-padded), and ``K`` below stands for ``G`` in the section sizes; a weight word is ``C`` lanes of
+``k_max`` term slots (:func:`macforge.golden.tmac.slot_fields`, the group budget ``k``'s terms, slots
+``>= k`` zero) and an activation word carries ``g`` activations per lane.
+
 Then three sections; each is a sequence of fixed-width *words* packed into beats and each section
 starts on a fresh beat. A word of ``ww`` bits narrower than the bus packs ``floor(axis_width / ww)``
 words per beat (word ``i`` at bits ``[i*ww, (i+1)*ww)``); a wider word spans ``ceil(ww / axis_width)``
@@ -121,6 +129,9 @@ class Layer:
     relu: bool = False
     requant: bool = True
     precision: int | None = None   # bit-serial precision (None = a_width)
+    k: int | None = None           # tMAC group budget (None = k_max)
+    k_x: int | None = None         # tMAC data budget (None = kx_max)
+    encoding: str | None = None    # tMAC activation encoding (None = the build's last: hese if present)
 
     @property
     def dims(self) -> tuple[int, int, int]:
@@ -134,9 +145,15 @@ def check_dims(ecfg: EngineConfig, M: int, K: int, N: int) -> None:
             raise ValueError(f"{name}={v} is out of range for this engine: allowed [1, {hi}]")
 
 
-def check_layer(ecfg: EngineConfig, L: Layer) -> None:
-    """Raise ``ValueError`` for anything the driver can check before sending (clear messages)."""
+def check_layer(ecfg: EngineConfig, L: Layer, packed_ok: bool = False) -> None:
+    """Raise ``ValueError`` for anything the driver can check before sending (clear messages).
+    An engine built with column combining (``array.alpha``) takes only packed layers
+    (:func:`macforge.golden.colcomb.encode_packed`, which passes ``packed_ok``)."""
     a = ecfg.array
+    if a.alpha is not None and not packed_ok:
+        raise ValueError(f"this engine is built with column combining (alpha={a.alpha}): it takes packed "
+                         f"layers only (alpha in [1, {a.alpha}]), got a dense layer; pack it "
+                         f"(macforge.golden.colcomb) or use an engine built with alpha=None")
     x, w = np.asarray(L.x), np.asarray(L.w)
     if x.ndim != 2 or w.ndim != 2:
         raise ValueError(f"X and W must be 2-D, got X.ndim={x.ndim}, W.ndim={w.ndim}")
@@ -171,6 +188,10 @@ def check_layer(ecfg: EngineConfig, L: Layer) -> None:
             raise ValueError("M0 must be in [0, 2^31)")
         if s.min() < 1 or s.max() > MAX_SHIFT:
             raise ValueError(f"S must be in [1, {MAX_SHIFT}]")
+    if a.mac == "tmac":
+        a.check_budgets(*tmac_budgets(ecfg, L))
+    elif L.k is not None or L.k_x is not None or L.encoding is not None:
+        raise ValueError("k, k_x and encoding are only supported by the tMAC")
     if L.precision is not None:
         if a.mac != "bitserial":
             raise ValueError("precision is only supported by the bit-serial MAC")
@@ -182,8 +203,9 @@ def geometry(ecfg: EngineConfig, M: int, K: int, N: int):
     """``(nt, kc, kp, blocks)``: output tiles ``ceil(N/C)``, K-chunks ``ceil(K/R)``, reduction length
     streamed per tile (``K`` for OS, ``kc*R`` for WS) and activation blocks ``(m0, rows)``."""
     R, C = ecfg.rows, ecfg.cols
-    nt, kc = -(-N // C), -(-K // R)
-    kp = K if ecfg.dataflow == "os" else kc * R
+    G = -(-K // ecfg.array.step)          # reduction steps: groups of g for the tMAC, else K
+    nt, kc = -(-N // C), -(-G // R)
+    kp = G if ecfg.dataflow == "os" else kc * R
     B = ecfg.block_rows
     blocks = [(m0, min(B, M - m0)) for m0 in range(0, M, B)]
     return nt, kc, kp, blocks
@@ -198,6 +220,9 @@ def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
     M, K, N = L.dims
     nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     beats = [command_word(M, K, N, relu=L.relu, requant=L.requant, precision=L.precision or 0)]
+    if a.mac == "tmac":
+        k, k_x, enc = tmac_budgets(ecfg, L)
+        beats.append(budget_word(k, k_x, enc == "hese"))
     # parameters
     bias = np.zeros(nt * C, np.int64)
     bias[:N] = L.bias
@@ -214,6 +239,8 @@ def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
             v |= lane[t * C + j] << (j * PARAM_LANE_BITS)
         pwords.append(v)
     beats += pack_words(pwords, ecfg.p_word, wax)
+    if a.mac == "tmac":
+        return beats + _tmac_sections(ecfg, L, nt, kc, kp, blocks)
     # weights
     wp = np.zeros((kp, nt * C), np.int64)
     wp[:K, :N] = L.w
@@ -238,12 +265,62 @@ def encode(ecfg: EngineConfig, L: Layer, check: bool = True) -> list[int]:
     return beats
 
 
+def tmac_budgets(ecfg: EngineConfig, L: Layer) -> tuple[int, int, str]:
+    """``(k, k_x, encoding)`` of a tMAC job, defaults filled in (build maxima, HESE if supported)."""
+    a = ecfg.array
+    return (a.k_max if L.k is None else L.k, a.kx_max if L.k_x is None else L.k_x,
+            a.encodings[-1] if L.encoding is None else L.encoding)
+
+
+def budget_word(k: int, k_x: int, hese: bool) -> int:
+    """The tMAC budget word (beat 1 of a tMAC packet, no range check)."""
+    return (k & 0xFF) | ((k_x & 0xF) << 8) | (int(hese) << 12)
+
+
+def _tmac_sections(ecfg: EngineConfig, L: Layer, nt: int, kc: int, kp: int, blocks) -> list[int]:
+    """Weight (term slots) and activation (groups) sections of a tMAC job."""
+    from .tmac import pack_slots, slot_bits, weight_slots
+
+    a = ecfg.array
+    R, C, g, S, wax = ecfg.rows, ecfg.cols, a.g, a.k_max, ecfg.axis_width
+    k, k_x, enc = tmac_budgets(ecfg, L)
+    M, K, N = L.dims
+    G = -(-K // g)
+    sl = pack_slots(a, weight_slots(a, np.asarray(L.w, np.int64), k, enc))     # (G, N, S)
+    sp = np.zeros((kp, nt * C, S), np.int64)
+    sp[:G, :N] = sl
+    sb = slot_bits(a)
+    beats = pack_words([w for t in range(nt) for w in _lanes(sp[:, t * C:(t + 1) * C].reshape(kp, C * S), sb)],
+                       ecfg.w_word, wax)
+    x = np.zeros((M, kc * R * g), np.int64)
+    x[:, :K] = L.x
+    xg = x.reshape(M, kc * R, g)
+    for m0_, mb in blocks:
+        if ecfg.dataflow == "os":
+            blk = np.zeros((R, G, g), np.int64)
+            blk[:mb] = xg[m0_:m0_ + mb, :G]
+            words = _lanes(np.transpose(blk, (1, 0, 2)).reshape(G, R * g), a.a_width)
+        else:
+            words = []
+            for c in range(kc):
+                words += _lanes(xg[m0_:m0_ + mb, c * R:(c + 1) * R].reshape(mb, R * g), a.a_width)
+        beats += pack_words(words, ecfg.a_word, wax)
+    return beats
+
+
 def layer_result(ecfg: EngineConfig, L: Layer) -> np.ndarray:
-    """Golden ``(M, N)`` result of one job (int64), exactly :mod:`macforge.golden.requant` semantics."""
+    """Golden ``(M, N)`` result of one job (int64), exactly :mod:`macforge.golden.requant` semantics (tMAC:
+    on ``data_budget(X) @ group_budget(W)``, the ``tq`` mode of :mod:`macforge.golden.mlp`)."""
     x = np.asarray(L.x, np.int64)
+    w = np.asarray(L.w, np.int64)
     if L.precision is not None or ecfg.array.mac == "bitserial":
         x = clip_precision(x, L.precision or ecfg.array.a_width)
-    acc = x @ np.asarray(L.w, np.int64) + np.asarray(L.bias, np.int64)
+    if ecfg.array.mac == "tmac":
+        from .terms import data_budget, group_budget
+        k, k_x, enc = tmac_budgets(ecfg, L)
+        x = data_budget(x, k_x, enc)
+        w = group_budget(w, ecfg.array.g, k, enc, axis=0)
+    acc = x @ w + np.asarray(L.bias, np.int64)
     if not L.requant:
         return acc
     lo, hi = output_range(ecfg.array.a_width, L.relu)
@@ -269,7 +346,8 @@ def expected_rows(ecfg: EngineConfig, L: Layer) -> np.ndarray:
         sp[:N] = L.shift
     else:
         m0p = sp = None
-    y = layer_result(ecfg, Layer(xp, wp, bp, m0p, sp, L.relu, L.requant, L.precision))
+    y = layer_result(ecfg, Layer(xp, wp, bp, m0p, sp, L.relu, L.requant, L.precision, L.k, L.k_x,
+                                  L.encoding))
     rows = []
     for m0_, mb in blocks:
         h = R if ecfg.dataflow == "os" else mb
@@ -296,16 +374,17 @@ def decode_rows(ecfg: EngineConfig, rows: np.ndarray, M: int, N: int) -> np.ndar
 
 
 def section_beats(ecfg: EngineConfig, M: int, K: int, N: int) -> list[int]:
-    """Beats per packet part: ``[1 (command), parameters, weights, block 0, block 1, ...]``."""
+    """Beats per packet part: ``[header (1; tMAC 2: + budget word), parameters, weights, block 0, ...]``."""
     nt, kc, kp, blocks = geometry(ecfg, M, K, N)
     wax = ecfg.axis_width
 
     def nbeats(n, ww):
         return -(-n // (wax // ww)) if ww <= wax else n * -(-ww // wax)
 
-    out = [1, nbeats(nt, ecfg.p_word), nbeats(nt * kp, ecfg.w_word)]
+    head = 2 if ecfg.array.mac == "tmac" else 1       # command word (+ tMAC budget word)
+    out = [head, nbeats(nt, ecfg.p_word), nbeats(nt * kp, ecfg.w_word)]
     for _, mb in blocks:
-        out.append(nbeats(K if ecfg.dataflow == "os" else kc * mb, ecfg.a_word))
+        out.append(nbeats(kp if ecfg.dataflow == "os" else kc * mb, ecfg.a_word))
     return out
 
 

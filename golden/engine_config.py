@@ -103,8 +103,13 @@ class EngineConfig:
         return self.array.rows if self.array.dataflow == "os" else self.array.max_m
 
     @property
+    def steps_max(self) -> int:
+        """Most reduction steps of a job: ``max_k``, or for the tMAC ``ceil(max_k / g)`` groups."""
+        return -(-self.max_k // self.array.step)
+
+    @property
     def kc_max(self) -> int:
-        return -(-self.max_k // self.array.rows)
+        return -(-self.steps_max // self.array.rows)
 
     @property
     def nt_max(self) -> int:
@@ -113,15 +118,22 @@ class EngineConfig:
     @property
     def kp_max(self) -> int:
         """Weight rows stored per output tile: ``max_k`` (OS) or ``kc_max * R`` (WS, zero padded)."""
-        return self.max_k if self.array.dataflow == "os" else self.kc_max * self.array.rows
+        return self.steps_max if self.array.dataflow == "os" else self.kc_max * self.array.rows
 
     @property
     def a_word(self) -> int:
-        return self.array.rows * self.array.a_width
+        if self.array.mac == "tmac":       # R groups of g activations
+            return self.array.rows * self.array.g * self.array.a_width
+        """``R * a`` bits; packed arrays (``alpha``): ``R * alpha * a`` (every row carries ``alpha``)."""
+        return self.array.rows * self.array.lanes * self.array.a_width
 
     @property
     def w_word(self) -> int:
-        return self.array.cols * self.array.w_width
+        if self.array.mac == "tmac":       # C columns of k_max term slots
+            from .tmac import slot_bits
+            return self.array.cols * self.array.k_max * slot_bits(self.array)
+        """``C * w`` bits; packed arrays: ``C * (w + sel_bits)`` (weight, select index above it)."""
+        return self.array.cols * (self.array.w_width + self.array.sel_bits)
 
     @property
     def p_word(self) -> int:
@@ -134,7 +146,7 @@ class EngineConfig:
 
     @property
     def a_bank_depth(self) -> int:
-        return self.max_k if self.array.dataflow == "os" else self.array.max_m * self.kc_max
+        return self.steps_max if self.array.dataflow == "os" else self.array.max_m * self.kc_max
 
     @property
     def w_depth(self) -> int:
@@ -143,7 +155,8 @@ class EngineConfig:
     @property
     def top_name(self) -> str:
         a = self.array
-        return f"macforge_engine_{a.mac}_{a.dataflow}_{a.rows}x{a.cols}"
+        cc = f"_cc{a.alpha}" if a.alpha else ""
+        return f"macforge_engine_{a.mac}_{a.dataflow}_{a.rows}x{a.cols}{cc}"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
