@@ -17,6 +17,10 @@ activations     2 banks x ``max_k`` (OS) or            ``R * a`` bits (OS: one c
                 2 x ``array.max_m * kc`` (WS)         block; WS: one K-chunk of one row)
 ==============  ====================================  ===========================================
 
+tMAC engines count the reduction in groups: ``max_k`` above stands for ``ceil(max_k / g)``; an activation
+word is ``R * g * a`` bits (``g`` activations per row) and a weight word ``C * k_max * slot_bits`` (the
+term slots of one group per column, :func:`macforge.golden.tmac.slot_fields`).
+
 Validation happens in ``__post_init__`` and names the parameter and its allowed range.
 """
 
@@ -122,17 +126,17 @@ class EngineConfig:
 
     @property
     def a_word(self) -> int:
+        """``R * a`` bits; packed arrays (``alpha``): ``R * alpha * a`` (every row carries ``alpha``)."""
         if self.array.mac == "tmac":       # R groups of g activations
             return self.array.rows * self.array.g * self.array.a_width
-        """``R * a`` bits; packed arrays (``alpha``): ``R * alpha * a`` (every row carries ``alpha``)."""
         return self.array.rows * self.array.lanes * self.array.a_width
 
     @property
     def w_word(self) -> int:
+        """``C * w`` bits; packed arrays: ``C * (w + sel_bits)`` (weight, select index above it)."""
         if self.array.mac == "tmac":       # C columns of k_max term slots
             from .tmac import slot_bits
             return self.array.cols * self.array.k_max * slot_bits(self.array)
-        """``C * w`` bits; packed arrays: ``C * (w + sel_bits)`` (weight, select index above it)."""
         return self.array.cols * (self.array.w_width + self.array.sel_bits)
 
     @property

@@ -23,6 +23,8 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
   rows enter a free buffer (``R`` rows, then ``full``), a buffer is free again ``L + R + C - 2`` cycles
   after its tile's ``tlast`` beat; activation beats need the current buffer ``full``; a beat accepted in
   cycle ``t`` with ``last`` puts its row on the output in ``t + L + R + C + 2``.
+* **tMAC.** The budget word is taken in cycle 1 (the parameters start a cycle later); the reduction
+  runs in groups (``K`` steps become ``ceil(K/g)``) of ``L = k k_x`` slots.
 * **Output.** The post-processing register takes an array row in its cycle and transfers it on
   ``m_axis`` in the next one.
 
@@ -40,7 +42,7 @@ from .engine_config import EngineConfig
 
 
 def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
-               trace: dict | None = None) -> int:
+               trace: dict | None = None, k: int | None = None, k_x: int | None = None) -> int:
     """Cycles of one good job ``(M x K) @ (K x N)`` (see the module docstring).
 
     ``trace`` (a dict, optional) receives per-cycle lists: ``s_axis`` (section of the beat taken on
@@ -50,10 +52,11 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     check_dims(e, M, K, N)        # the hardware rejects anything else (error 2 / 3)
     a: ArrayConfig = e.array
     R, C = a.rows, a.cols
-    L = a.cycles_per_step(precision)
+    L = a.cycles_per_step(precision, k=k, k_x=k_x)
     OS = a.dataflow == "os"
     wax = e.axis_width
     nt, kc, kp, starts = geometry(e, M, K, N)
+    K = kp if OS else K            # OS: reduction steps per tile (tMAC: groups of g)
     blocks = [mb for _, mb in starts]
     nb = len(blocks)
     sec = [(e.p_word, nt), (e.w_word, nt * kp)]
@@ -87,6 +90,11 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     if trace is not None:
         trace.update({"s_axis": ["cmd"], "array": [None], "m_axis": []})
     t = 1
+    if a.mac == "tmac":            # the budget word takes one more header cycle
+        t = 2
+        if trace is not None:
+            trace["s_axis"].append("budget")
+            trace["array"].append(None)
     while True:
         # ================= combinational view of cycle t =================
         # --- parser / unpacker
@@ -246,9 +254,15 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             raise RuntimeError("engine cycle model did not terminate")
 
 
-def layer_utilization(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None) -> dict:
-    """Cycles, useful MACs and array utilization ``M K N L / (R C cycles)`` of one job."""
-    cyc = job_cycles(e, M, K, N, precision)
-    L = e.array.cycles_per_step(precision)
+def layer_utilization(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
+                      k: int | None = None, k_x: int | None = None) -> dict:
+    """Cycles, useful MACs and array utilization ``M K N L / (R C cycles)`` of one job (tMAC: ``L = k k_x``
+    per group of ``g``, so ``M ceil(K/g) N k k_x / (R C cycles)``, the term-pair utilization)."""
+    cyc = job_cycles(e, M, K, N, precision, k=k, k_x=k_x)
+    L = e.array.cycles_per_step(precision, k=k, k_x=k_x)
+    if e.array.mac == "tmac":
+        G = -(-K // e.array.g)
+        return {"cycles": cyc, "macs": M * K * N, "term_pairs": M * G * N * L,
+                "utilization": M * G * N * L / (e.rows * e.cols * cyc)}
     macs = M * K * N
     return {"cycles": cyc, "macs": macs, "utilization": macs * L / (e.rows * e.cols * cyc)}

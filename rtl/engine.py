@@ -39,6 +39,12 @@ blocks that were completely loaded are computed and delivered, then one error be
 ``tlast = 1``, ``tdata`` = code) closes the output packet and the engine returns to ``IDLE``: the next
 packet is a fresh job, no reset needed.
 
+tMAC engines (``array.mac = "tmac"``): state ``BUDGET`` takes the budget word (beat 1) after the command
+word and latches ``k``, ``k_x`` and the encoding for the array (a bad budget or a non-zero precision
+field is error 6); the tiling counts the reduction in groups (``jK = ceil(K / g)``), a weight word holds
+the ``C x k_max`` term slots of one group row and an activation word ``R x g`` activations; everything
+else (tiling, bias, requantization, ReLU, raw results, errors, recovery) is unchanged.
+
 Timing: :func:`macforge.golden.engine_cycles.job_cycles` is the exact cycle model (no idle input cycles, no
 backpressure), and ``docs/engine.md`` has the diagram.
 """
@@ -172,6 +178,14 @@ class Engine(wiring.Component):
         code = Signal(4)
         if a.mac == "bitserial":
             m.d.comb += arr.precision.eq(prec)
+        TMAC = a.mac == "tmac"
+        if TMAC:    # run-time budgets of the job (budget word, beat 1)
+            j_k = Signal(range(a.k_max + 1), init=a.k_max)
+            j_kx = Signal(range(a.kx_max + 1), init=a.kx_max)
+            j_hese = Signal()
+            m.d.comb += [arr.k.eq(j_k), arr.k_x.eq(j_kx)]
+            if len(a.encodings) == 2:
+                m.d.comb += arr.hese.eq(j_hese)
 
         # ---------------- buffers
         pmem = m.submodules.pmem = memory.Memory(shape=data.ArrayLayout(_lane_layout(), C),
@@ -205,7 +219,7 @@ class Engine(wiring.Component):
             m.d.comb += h_code.eq(2)
         with m.Elif((h_M > e.max_m) | (h_K > e.max_k) | (h_N > e.max_n)):
             m.d.comb += h_code.eq(3)
-        with m.Elif((h_p > a.a_width) if a.mac == "bitserial" else Const(0)):
+        with m.Elif((h_p > a.a_width) if a.mac == "bitserial" else (h_p != 0) if a.mac == "tmac" else Const(0)):
             m.d.comb += h_code.eq(6)
         with m.Elif(self.s_axis_tlast):
             m.d.comb += h_code.eq(4)
@@ -246,16 +260,41 @@ class Engine(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.s_axis_tready.eq(1)
                 with m.If(self.s_axis_tvalid):
-                    m.d.sync += [jM.eq(h_M), jK.eq(h_K), jN.eq(h_N), relu.eq(h_relu), requant.eq(h_rq),
+                    # jK counts reduction steps: K, or ceil(K/g) groups for the tMAC
+                    k_steps = (h_K + (a.g - 1)) >> (a.g.bit_length() - 1) if TMAC else h_K
+                    m.d.sync += [jM.eq(h_M), jK.eq(k_steps), jN.eq(h_N), relu.eq(h_relu), requant.eq(h_rq),
                                  prec.eq(Mux(h_p == 0, a.a_width, h_p)), err.eq(h_code != 0),
                                  code.eq(h_code), loaded.eq(0), l_n0.eq(0), l_k.eq(0), l_r.eq(0),
                                  l_m0.eq(0), l_addr.eq(0)]
                     with m.If(h_code == 0):
-                        m.next = "PARAM"
+                        m.next = "BUDGET" if TMAC else "PARAM"
                     with m.Elif(self.s_axis_tlast):
                         m.next = "WAIT"
                     with m.Else():
                         m.next = "DRAIN"
+            if TMAC:
+                with m.State("BUDGET"):
+                    # tMAC budget word: [7:0] k, [11:8] k_x, [12] hese; 0 selects the build maximum
+                    b_k, b_kx, b_h = hdr[0:8], hdr[8:12], hdr[12]
+                    bad = (b_k > a.k_max) | ((b_kx > a.kx_max) if a.kx_max < 15 else Const(0))
+                    if a.encodings == ("binary",):
+                        bad = bad | b_h
+                    elif a.encodings == ("hese",):
+                        bad = bad | ~b_h
+                    m.d.comb += self.s_axis_tready.eq(1)
+                    with m.If(self.s_axis_tvalid):
+                        m.d.sync += [j_k.eq(Mux(b_k == 0, a.k_max, b_k)),
+                                     j_kx.eq(Mux(b_kx == 0, a.kx_max, b_kx)), j_hese.eq(b_h)]
+                        with m.If(bad):
+                            m.d.sync += [err.eq(1), code.eq(6)]
+                            m.next = "DRAIN"
+                            with m.If(self.s_axis_tlast):
+                                m.next = "WAIT"
+                        with m.Elif(self.s_axis_tlast):
+                            m.d.sync += [err.eq(1), code.eq(4)]
+                            m.next = "WAIT"
+                        with m.Else():
+                            m.next = "PARAM"
             with m.State("PARAM"):
                 m.d.comb += [up_p.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_p.i_ready),
                              up_p.o_ready.eq(1), p_wr.addr.eq(l_addr), p_wr.data.eq(up_p.o_data)]

@@ -17,7 +17,8 @@ cycles, ``t_end`` being the rising edge at which the sink takes the ``tlast`` be
 
 Job file (``MACFORGE_JOB``): ``engine`` (an :class:`EngineConfig` dict), ``seed`` and ``jobs``; a job is
 
-* ``{"kind": "layer", M, K, N, relu, requant, precision, idle, bp, check_cycles}``: random operands;
+* ``{"kind": "layer", M, K, N, relu, requant, precision, idle, bp, check_cycles}``: random operands
+  (tMAC engines also ``k``, ``k_x``, ``encoding``; a third of the operands at their extremes);
 * ``{"kind": "reset", ..., "reset_after": cycles}``: a layer job interrupted by reset, then abandoned;
 * ``{"kind": "burst", "layers": [...]}``: several layer packets queued at once (no gap between jobs);
 * ``{"kind": "raw", "beats": [...], "code": c}``: hand-made (bad) packet; expects one error beat ``c``;
@@ -55,11 +56,26 @@ def random_layer(ecfg: EngineConfig, job: dict, rng: np.random.Generator) -> Lay
     x = rng.integers(alo, ahi + 1, size=(M, K))
     w = rng.integers(wlo, whi + 1, size=(K, N))
     x.flat[0], w.flat[0] = alo, wlo
+    if a.mac == "tmac":   # a third of the operands at the tMAC extremes (HESE carries, most terms)
+        from macforge.sim.tb.array_tb import tmac_extremes
+        for v, width in ((x, a.a_width), (w, a.w_width)):
+            pick = rng.random(v.shape) < 0.33
+            v[pick] = rng.choice(np.array(tmac_extremes(width)), size=int(pick.sum()))
     bias = rng.integers(-(1 << 20), 1 << 20, size=N)
     requant = job.get("requant", True)
     m0 = rng.integers(1 << 29, 1 << 31, size=N) if requant else None
     shift = rng.integers(24, 40, size=N) if requant else None
-    return Layer(x, w, bias, m0, shift, relu=job.get("relu", False), requant=requant, precision=p)
+    return Layer(x, w, bias, m0, shift, relu=job.get("relu", False), requant=requant, precision=p,
+                 k=job.get("k"), k_x=job.get("k_x"), encoding=job.get("encoding"))
+
+
+def _budgets(ecfg: EngineConfig, L: Layer) -> dict:
+    """``k``/``k_x`` keywords of the cycle model (tMAC only)."""
+    if ecfg.array.mac != "tmac":
+        return {}
+    from macforge.golden.engine import tmac_budgets
+    k, k_x, _ = tmac_budgets(ecfg, L)
+    return {"k": k, "k_x": k_x}
 
 
 def _bernoulli(rng: random.Random, p: float):
@@ -213,7 +229,7 @@ async def engine_jobs(dut):
         wall = time.perf_counter() - t0
         check_frame(ecfg, frame, exp, tag)
         from macforge.golden.engine_cycles import job_cycles
-        model = job_cycles(ecfg, *L.dims, precision=L.precision)
+        model = job_cycles(ecfg, *L.dims, precision=L.precision, **_budgets(ecfg, L))
         if job.get("check_cycles", True) and not job.get("idle") and not job.get("bp"):
             assert cyc == model, f"{tag}: measured {cyc} cycles, model {model}"
         await bench.expect_quiet(ecfg.rows + ecfg.cols + 8)
@@ -234,6 +250,9 @@ async def run_mlp(bench: EngineBench, job: dict) -> dict:
     nl = int(z["n_layers"])
     X = z["x"]
     prec = int(z["precision"]) if int(z["precision"]) > 0 else None
+    tq = {}
+    if "tq_k" in z.files:     # tMAC: the bundle's own budgets and encoding
+        tq = {"k": int(z["tq_k"]), "k_x": int(z["tq_kx"]), "encoding": str(z["tq_encoding"])}
     batch = int(job["batch"])
     progress = job.get("progress")
     bench.traffic(job.get("idle", 0.0), job.get("bp", 0.0))
@@ -245,7 +264,7 @@ async def run_mlp(bench: EngineBench, job: dict) -> dict:
         for l in range(nl):
             rq = bool(z[f"requant{l}"])
             L = Layer(x, z[f"w{l}"], z[f"b{l}"], z[f"m0_{l}"] if rq else None, z[f"s{l}"] if rq else None,
-                      relu=bool(z[f"relu{l}"]), requant=rq, precision=prec)
+                      relu=bool(z[f"relu{l}"]), requant=rq, precision=prec, **tq)
             frame, cyc = await bench.transact(encode(ecfg, L))
             if frame.tuser and any(frame.tuser):
                 raise AssertionError(f"batch {b0} layer {l}: engine error {beats_to_rows(frame.tdata, ecfg.cols)[-1]}")
@@ -253,7 +272,7 @@ async def run_mlp(bench: EngineBench, job: dict) -> dict:
             y = decode_rows(ecfg, beats_to_rows(frame.tdata, ecfg.cols), M, N)
             outs[l].append(y)
             cycles += cyc
-            model += job_cycles(ecfg, M, K, N, precision=prec)
+            model += job_cycles(ecfg, M, K, N, precision=prec, **_budgets(ecfg, L))
             jobs += 1
             x = y
         if progress:
