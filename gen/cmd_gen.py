@@ -1,4 +1,6 @@
-"""``macforge gen``: emit the Verilog and ``manifest.json`` of one array configuration.
+"""``macforge gen``: emit the Verilog and ``manifest.json`` of the layer engine or of one array.
+
+    macforge gen [--top engine|array] [--axis-width N --max-batch N --max-n N]   (engine only)
 
     macforge gen --mac parallel|bitserial|tmac --rows R --cols C --dataflow os|ws \\
                  [--a-width N] [--w-width N] [--max-k N] [--acc-width N] [--max-m N] \\
@@ -22,7 +24,8 @@ from pathlib import Path
 from macforge.golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
                            ROWS_RANGE, TMAC_DEFAULTS, TMAC_G_CHOICES, WIDTH_RANGE, ArrayConfig)
 
-HELP = ("Emit <top>.v and manifest.json of one array configuration into --out DIR. --config reads an "
+HELP = ("Emit <top>.v and manifest.json of the layer engine (--top engine, the default) or the bare "
+        "systolic array (--top array) into --out DIR. --config reads an "
         "ArrayConfig as JSON (a manifest.json works too); flags override its values; anything given "
         "neither way takes the ArrayConfig default. An invalid value prints one line naming the "
         "parameter and its allowed range, exits with status 2 and writes nothing.")
@@ -98,6 +101,8 @@ def config_from_args(args: argparse.Namespace) -> ArrayConfig:
             base = base["config"]
         if not isinstance(base, dict):
             raise ValueError(f"--config {args.config}: expected a JSON object")
+        if isinstance(base.get("array"), dict):        # an EngineConfig (engine manifest): its array
+            base = base["array"]
     fields = (["mac", "dataflow"] + [f for f, _ in INT_OPTIONS.values()] + [f for _, f, _ in TMAC_OPTIONS]
               + ["encodings"])
     merged = dict(base)
@@ -108,10 +113,56 @@ def config_from_args(args: argparse.Namespace) -> ArrayConfig:
     return ArrayConfig.from_dict(merged)
 
 
+#: engine flags (``--top engine``): flag -> (EngineConfig field, help)
+ENGINE_OPTIONS = {
+    "--axis-width": ("axis_width", "s_axis_tdata width in bits, one of 64, 128, 256, 512, 1024 (default 64)"),
+    "--max-batch": ("max_m", "largest M (rows of X) of one engine job, 1..65535 (default 4096)"),
+    "--max-n": ("max_n", "largest N (outputs) of one engine job, 1..4096 (default 256)"),
+}
+TOPS = ("engine", "array")
+
+
+def add_top_arguments(p: argparse.ArgumentParser) -> None:
+    """``--top engine|array`` and the engine's own flags."""
+    p.add_argument("--top", choices=TOPS, default="engine",
+                   help="engine = the AXI4-Stream layer engine (default); array = the bare systolic array")
+    for flag, (field, hlp) in ENGINE_OPTIONS.items():
+        p.add_argument(flag, dest=f"engine_{field}", type=_int_arg, metavar="N", help=hlp)
+
+
+def top_config_from_args(args: argparse.Namespace):
+    """The :class:`ArrayConfig` (``--top array``) or :class:`EngineConfig` (``--top engine``, the
+    default) of the flags; ``ValueError`` names the bad parameter. An engine's ``max_k`` follows the
+    array's ``--max-k`` (capped at 65535); ``--max-m`` is the array's WS block height."""
+    from macforge.golden.engine_config import EngineConfig
+
+    arr = config_from_args(args)
+    top = getattr(args, "top", "array") or "array"
+    given = {f: getattr(args, f"engine_{f}", None) for f, _ in ENGINE_OPTIONS.values()}
+    if top == "array":
+        extra = [fl for fl, (f, _) in ENGINE_OPTIONS.items() if given[f] is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} only apply to --top engine (got --top array)")
+        return arr
+    base: dict = {}
+    if args.config is not None:
+        try:
+            doc = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+            doc = doc["config"]
+        if isinstance(doc, dict) and isinstance(doc.get("array"), dict):
+            base = {k: doc[k] for k in ("axis_width", "max_m", "max_n") if k in doc}
+    base.update({k: v for k, v in given.items() if v is not None})
+    return EngineConfig(arr, **base)
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("gen", help="emit Verilog + manifest.json for one configuration",
                               description=HELP)
     add_config_arguments(p)
+    add_top_arguments(p)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)
@@ -121,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
     from macforge.api import emit
     from macforge.gen.emit import MANIFEST
 
-    cfg = config_from_args(args)         # raises ValueError before any file is touched
-    man = emit(cfg, args.out).manifest
+    top = top_config_from_args(args)     # raises ValueError before any file is touched
+    cfg = top.array if hasattr(top, "array") else top
+    man = emit(top, args.out).manifest
     out = Path(args.out)
     print(f"wrote {out / man['verilog']} ({cfg.rows}x{cfg.cols} {cfg.mac} {cfg.dataflow}, "
           f"a{cfg.a_width} w{cfg.w_width} acc{cfg.acc_width}, {man['emit_s']:.2f} s)")

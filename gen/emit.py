@@ -235,8 +235,6 @@ def tmac_section(cfg: ArrayConfig, ports: list[dict]) -> dict:
 def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
     """The manifest dictionary of ``cfg`` whose Verilog is ``verilog_text`` (see module docstring)."""
     from macforge.rtl.top import build_top
-    from macforge.gen.lint import EXTRA_WAIVERS, WALL_WAIVERS, waiver_reasons
-    from macforge.sim.runner import WAIVERS
 
     if component is None:
         component = build_top(cfg)           # only its signature is read; never elaborated
@@ -266,17 +264,8 @@ def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
     if cfg.mac == "tmac":
         man["tmac"] = tmac_section(cfg, ports)
     man["cycle_model"] = cycle_model(cfg)
-    man["lint_waivers"] = {
-        "simulation": list(WAIVERS),
-        "lint_extra": list(EXTRA_WAIVERS),
-        "lint_wall_extra": list(WALL_WAIVERS),
-        "commands": {
-            "plain": "verilator --lint-only <simulation> <lint_extra> --top-module TOP TOP.v",
-            "wall": "verilator --lint-only -Wall <simulation> <lint_extra> <lint_wall_extra> "
-                    "--top-module TOP TOP.v",
-        },
-        "reasons": waiver_reasons(),
-    }
+    man["kind"] = "array"
+    man["lint_waivers"] = _lint_waivers()
     man["tools"] = tool_versions()
     man["warnings"] = []
     if cfg.fault is not None:
@@ -287,18 +276,138 @@ def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
     return man
 
 
-def emit(cfg: ArrayConfig, out_dir) -> dict:
-    """Write ``<cfg.top_name>.v`` and ``manifest.json`` into ``out_dir`` (created if needed).
+def _lint_waivers(engine: bool = False) -> dict:
+    from macforge.gen.lint import EXTRA_WAIVERS, WALL_WAIVERS, waiver_reasons
+    from macforge.sim.runner import WAIVERS
 
+    return {
+        "simulation": list(WAIVERS),
+        "lint_extra": list(EXTRA_WAIVERS),
+        "lint_wall_extra": list(WALL_WAIVERS),
+        "commands": {
+            "plain": "verilator --lint-only <simulation> <lint_extra> --top-module TOP TOP.v",
+            "wall": "verilator --lint-only -Wall <simulation> <lint_extra> <lint_wall_extra> "
+                    "--top-module TOP TOP.v",
+        },
+        "reasons": waiver_reasons(),
+    }
+
+
+# ----- the layer engine ---------------------------------------------------------------------------------
+def engine_limits(ecfg) -> dict:
+    """What a driver must know about an engine instance: job limits, block height, widths, ranges.
+
+    The same numbers are readable from the hardware (capabilities beat, see ``docs/engine.md``)."""
+    from macforge.golden.requant import MAX_SHIFT
+
+    a = ecfg.array
+    lim = {
+        "max_m": ecfg.max_m, "max_k": ecfg.max_k, "max_n": ecfg.max_n,
+        "rows": a.rows, "cols": a.cols, "dataflow": a.dataflow, "mac": a.mac,
+        "block_rows": ecfg.block_rows,
+        "block_rows_definition": "rows of X per activation block: R (OS) or array.max_m (WS); the last "
+                                 "block holds M - m0 rows (no padding rows are sent for WS)",
+        "axis_width": ecfg.axis_width, "m_axis_width": ecfg.out_width,
+        "a_width": a.a_width, "w_width": a.w_width, "acc_width": a.acc_width,
+        "activation_range": [-(1 << (a.a_width - 1)), (1 << (a.a_width - 1)) - 1],
+        "weight_range": [-(1 << (a.w_width - 1)), (1 << (a.w_width - 1)) - 1],
+        "bias_range": [-(1 << 31), (1 << 31) - 1],
+        "m0_range": [0, (1 << 31) - 1],
+        "shift_range": [1, MAX_SHIFT],
+        "word_bits": {"param": ecfg.p_word, "weight": ecfg.w_word, "activation": ecfg.a_word},
+        "buffers": {"param_words": ecfg.nt_max, "weight_words": ecfg.w_depth,
+                    "activation_words_per_bank": ecfg.a_bank_depth, "activation_banks": 2},
+    }
+    if a.mac == "bitserial":
+        lim["precision_range"] = [1, a.a_width]
+    return lim
+
+
+def engine_cycle_model(ecfg) -> dict:
+    """Figures of :mod:`macforge.golden.engine_cycles` for a reference layer (``REF_GEMM`` clipped to the
+    limits), per bit-serial precision (parallel: one entry)."""
+    from macforge.golden.engine_cycles import layer_utilization
+
+    a = ecfg.array
+    M, K, N = min(REF_GEMM[0], ecfg.max_m), min(REF_GEMM[1], ecfg.max_k), min(REF_GEMM[2], ecfg.max_n)
+    precisions = list(range(1, a.a_width + 1)) if a.mac == "bitserial" else [None]
+    entries = []
+    for p in precisions:
+        u = layer_utilization(ecfg, M, K, N, p)
+        entries.append({"precision": p if p is not None else a.a_width,
+                        "cycles_per_product": a.cycles_per_step(p),
+                        "layer": {"M": M, "K": K, "N": N}, "cycles": u["cycles"], "macs": u["macs"],
+                        "useful_macs_per_cycle": u["macs"] / u["cycles"],
+                        "utilization": u["utilization"]})
+    return {"source": "macforge.golden.engine_cycles (exact model; the cocotb engine tests check it "
+                      "equals measurement)",
+            "definition": "cycle 0 takes the command word, s_axis never idles, m_axis_tready stays high; "
+                          "cycles = until the tlast beat is transferred; utilization = M K N L / (R C cycles)",
+            "per_precision": entries}
+
+
+def engine_manifest_for(ecfg, verilog_text: str) -> dict:
+    """The manifest of a layer engine (``kind = "engine"``): ports, packet format, limits, cycle model."""
+    from macforge.golden.engine import packet_format
+    from macforge.rtl.engine import Engine
+
+    comp = Engine(ecfg)
+    comp._MustUse__used = True
+    top = ecfg.top_name
+    ports = ports_of(comp)
+    for p in ports:
+        if p["name"].startswith("s_axis_"):
+            p["stream"], p["role"] = "s_axis", p["name"][len("s_axis_"):]
+        elif p["name"].startswith("m_axis_"):
+            p["stream"], p["role"] = "m_axis", p["name"][len("m_axis_"):]
+        elif p["name"] == "status":
+            p["role"] = "status: [0] busy, [1] error, [7:4] error code (docs/engine.md)"
+    check_ports(ports, verilog_text, top)
+    man = {
+        "manifest_version": MANIFEST_VERSION,
+        "kind": "engine",
+        "top": top,
+        "verilog": f"{top}.v",
+        "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
+        "config": ecfg.to_dict(),
+        "config_digest": ecfg.digest(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "ports": ports,
+        "packet_format": packet_format(ecfg),
+        "limits": engine_limits(ecfg),
+        "cycle_model": engine_cycle_model(ecfg),
+        "array_cycle_model": cycle_model(ecfg.array),
+        "lint_waivers": _lint_waivers(True),
+        "tools": tool_versions(),
+        "warnings": [],
+        "docs": "docs/engine.md (contract: packet format, errors, status, capabilities, timing)",
+    }
+    if ecfg.array.fault is not None:
+        man["warnings"].append("TEST-ONLY FAULT INJECTED in the array: this design computes WRONG results.")
+    return man
+
+
+def emit(cfg, out_dir) -> dict:
+    """Write ``<top>.v`` and ``manifest.json`` into ``out_dir`` (created if needed).
+
+    ``cfg`` is an :class:`ArrayConfig` (the bare systolic array) or an
+    :class:`~macforge.golden.engine_config.EngineConfig` (the AXI4-Stream layer engine around it).
     Everything is generated in memory first, so an exception leaves no files behind. Returns the
     manifest (with ``emit_s``: seconds spent generating the Verilog, Amaranth + Yosys back end).
     """
+    from macforge.golden.engine_config import EngineConfig
     from macforge.rtl.verilog import to_verilog
 
     t0 = time.perf_counter()
-    verilog_text = to_verilog(cfg)
-    emit_s = time.perf_counter() - t0
-    man = manifest_for(cfg, verilog_text)
+    if isinstance(cfg, EngineConfig):
+        from macforge.rtl.engine import engine_verilog
+        verilog_text = engine_verilog(cfg)
+        emit_s = time.perf_counter() - t0
+        man = engine_manifest_for(cfg, verilog_text)
+    else:
+        verilog_text = to_verilog(cfg)
+        emit_s = time.perf_counter() - t0
+        man = manifest_for(cfg, verilog_text)
     man["emit_s"] = round(emit_s, 4)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

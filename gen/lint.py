@@ -41,6 +41,8 @@ _REASONS = {
     "CASEINCOMPLETE": "Amaranth's casez without default for don't-care selectors",
     "DECLFILENAME": "the file name is the configuration's, not the module's",
     "PINCONNECTEMPTY": "unconnected outputs of submodule instances",
+    "CASEOVERLAP": "Amaranth lowers If/Elif chains to casez with overlapping patterns; the first match "
+                   "wins, which is the priority the chain means",
     "PROCASSINIT": "-Wall only: registers carry Amaranth's init value in their declaration",
     "ASCRANGE": "zero-width signals of 1-row/1-column/max_m=1 instances written as [-1:0], never read",
 }

@@ -70,7 +70,12 @@ ERRORS = {
     4: "truncated packet (tlast before the final beat)",
     5: "packet too long (no tlast on the final beat)",
     6: "bad precision",
+    7: "bad requantization parameter (S outside 1..62 or M0 >= 2^31 on a channel < N)",
 }
+#: opcode of the capabilities query (a one-beat packet; the answer is CAPS_WORDS m_axis beats)
+OPCODE_CAPS = 0x43
+#: version of the packet format described in this module and docs/engine.md
+PACKET_FORMAT_VERSION = 2
 
 
 def command_word(M: int, K: int, N: int, *, relu: bool = False, requant: bool = True,
@@ -328,7 +333,8 @@ def layer_result(ecfg: EngineConfig, L: Layer) -> np.ndarray:
 
 
 def expected_rows(ecfg: EngineConfig, L: Layer) -> np.ndarray:
-    """Every ``m_axis`` beat of a good job in order, as ``(beats, C)`` int64 lanes (padding included)."""
+    """Every ``m_axis`` beat of a good job in order, as ``(beats, C)`` int64 lanes (padding included:
+    padding rows and lanes are 0)."""
     M, K, N = L.dims
     R, C = ecfg.rows, ecfg.cols
     nt, kc, kp, blocks = geometry(ecfg, M, K, N)
@@ -407,3 +413,72 @@ def beats_to_rows(beats, C: int) -> np.ndarray:
     n = 4 * C
     buf = b"".join(int(b).to_bytes(n, "little") for b in beats)
     return np.frombuffer(buf, dtype="<i4").reshape(-1, C).astype(np.int64)
+
+
+# ----- capabilities ------------------------------------------------------------------------------------
+MAC_CODES = {"parallel": 0, "bitserial": 1, "tmac": 2}
+DATAFLOW_CODES = {"os": 0, "ws": 1}
+CAPS_MAGIC = 0x4D46      # 'MF'
+
+
+def capability_words(ecfg: EngineConfig) -> list[int]:
+    """The 32-bit words the engine returns for a capabilities query (opcode ``0x43``), one per ``m_axis``
+    beat in lane 0 (other lanes 0), ``tlast`` on the last:
+
+    ====  ==========================================================================================
+    word  content
+    ====  ==========================================================================================
+    0     ``[31:16]`` magic ``0x4D46`` ('MF'), ``[15:0]`` packet format version
+    1     ``max_m`` (largest M of a job)
+    2     ``max_k``
+    3     ``max_n``
+    4     ``block_rows`` (activation block height B: R for OS, array.max_m for WS)
+    5     ``[7:0]`` R, ``[15:8]`` C, ``[23:16]`` a_width, ``[31:24]`` w_width
+    6     ``[3:0]`` MAC (0 parallel, 1 bit-serial, 2 tMAC), ``[7:4]`` dataflow (0 OS, 1 WS),
+          ``[15:8]`` acc_width, ``[31:16]`` s_axis width in bits
+    7     ``[7:0]`` largest shift S (62), ``[15:8]`` largest precision (a_width; bit-serial), ``[31:16]`` 0
+    ====  ==========================================================================================
+    """
+    a = ecfg.array
+    return [
+        (CAPS_MAGIC << 16) | PACKET_FORMAT_VERSION,
+        ecfg.max_m, ecfg.max_k, ecfg.max_n, ecfg.block_rows,
+        a.rows | (a.cols << 8) | (a.a_width << 16) | (a.w_width << 24),
+        MAC_CODES.get(a.mac, 15) | (DATAFLOW_CODES[a.dataflow] << 4) | (a.acc_width << 8)
+        | (ecfg.axis_width << 16),
+        MAX_SHIFT | ((a.a_width if a.mac == "bitserial" else 0) << 8),
+    ]
+
+
+def caps_command() -> int:
+    """The capabilities query: a one-beat packet (``tlast`` on it)."""
+    return OPCODE_CAPS
+
+
+def packet_format(ecfg: EngineConfig) -> dict:
+    """Machine-readable summary of the packet format (for the manifest; the prose is docs/engine.md)."""
+    return {
+        "version": PACKET_FORMAT_VERSION,
+        "doc": "docs/engine.md",
+        "command_word": {
+            "opcode": {"bits": [0, 7], "values": {"layer": OPCODE, "capabilities": OPCODE_CAPS}},
+            "relu": {"bits": [8, 8]}, "requant": {"bits": [9, 9]},
+            "reserved": {"bits": [10, 11], "rule": "send 0; ignored"},
+            "precision": {"bits": [12, 15], "rule": "bit-serial p, 0 = a_width; ignored by other MACs"},
+            "M": {"bits": [16, 31]}, "K": {"bits": [32, 47]}, "N": {"bits": [48, 63]},
+            "above_63": "ignored (send 0)",
+        },
+        "sections": ["parameters: ceil(N/C) words of C x 96 bits (bias int32, M0 uint32 < 2^31, S 1..62)",
+                     "weights: per tile t, per k < Kp: W[k, tC:tC+C], C lanes of w_width bits",
+                     "activations: per block of B rows; OS: K words X[m0:m0+R, k]; WS: per chunk c, per "
+                     "row m: X[m, cR:cR+R]"],
+        "word_packing": "a word of ww <= axis_width bits: floor(axis_width/ww) words per beat, word i at "
+                        "bits [i ww, (i+1) ww); wider words span ceil(ww/axis_width) beats, LSBs first; "
+                        "every section starts on a fresh beat; unused bits 0",
+        "lane_packing": "lane i of a word at bits [i b, (i+1) b), two's complement, b = lane width",
+        "output": "one m_axis beat per result row, C int32 lanes (lane j at bits [32j, 32j+32)), tlast on "
+                  "the job's final row; padding rows and lanes are 0",
+        "errors": {str(k): v for k, v in ERRORS.items()},
+        "capabilities": {"opcode": OPCODE_CAPS, "words": len(capability_words(ecfg)),
+                         "values": capability_words(ecfg)},
+    }

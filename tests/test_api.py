@@ -75,5 +75,5 @@ def test_emit_array_matches_cli(tmp_path):
     r = mf.emit(cfg, tmp_path / "api")
     assert r.verilog.is_file() and r.manifest["top"] == cfg.top_name
     assert json.loads((tmp_path / "api" / "manifest.json").read_text()) == r.to_dict()
-    assert main(["gen", "--rows", "2", "--cols", "2", "--out", str(tmp_path / "cli")]) == 0
+    assert main(["gen", "--top", "array", "--rows", "2", "--cols", "2", "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / r.verilog.name).read_text() == r.verilog.read_text()

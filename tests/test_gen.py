@@ -19,7 +19,9 @@ from macforge.golden.config import ArrayConfig, Fault
 
 
 def gen(args: list[str], out: Path) -> int:
-    return main(["gen", *args, "--out", str(out)])
+    """``macforge gen`` of the bare array unless ``args`` name a ``--top`` (the CLI default is the engine)."""
+    top = [] if "--top" in args else ["--top", "array"]
+    return main(["gen", *top, *args, "--out", str(out)])
 
 
 def expected_ports(cfg: ArrayConfig) -> dict[str, tuple[str, int]]:
@@ -101,12 +103,12 @@ def test_gen_config_file_and_override(tmp_path):
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"rows": 3, "cols": 2, "dataflow": "ws", "mac": "parallel"}))
     out = tmp_path / "hw"
-    assert main(["gen", "--config", str(f), "--rows", "2", "--out", str(out)]) == 0
+    assert main(["gen", "--top", "array", "--config", str(f), "--rows", "2", "--out", str(out)]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert man["config"] == ArrayConfig(rows=2, cols=2, dataflow="ws").to_dict()
     # a manifest works as a config file too
     out2 = tmp_path / "hw2"
-    assert main(["gen", "--config", str(out / "manifest.json"), "--out", str(out2)]) == 0
+    assert main(["gen", "--top", "array", "--config", str(out / "manifest.json"), "--out", str(out2)]) == 0
     assert json.loads((out2 / "manifest.json").read_text())["config"] == man["config"]
 
 
@@ -114,7 +116,7 @@ def test_gen_fault_is_flagged(tmp_path):
     f = tmp_path / "c.json"
     cfg = ArrayConfig(rows=2, cols=2, fault=Fault(1, 0, 4))
     f.write_text(json.dumps(cfg.to_dict()))
-    assert main(["gen", "--config", str(f), "--out", str(tmp_path / "hw")]) == 0
+    assert main(["gen", "--top", "array", "--config", str(f), "--out", str(tmp_path / "hw")]) == 0
     man = json.loads((tmp_path / "hw" / "manifest.json").read_text())
     assert man["config"]["fault"] == {"row": 1, "col": 0, "mask": 4}
     assert len(man["warnings"]) == 1 and "TEST-ONLY" in man["warnings"][0]

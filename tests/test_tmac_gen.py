@@ -10,7 +10,7 @@ from macforge.golden.tmac import slot_fields
 
 
 def gen(args, out):
-    return main(["gen", *args, "--out", str(out)])
+    return main(["gen", "--top", "array", *args, "--out", str(out)])   # the CLI default top is the engine
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
