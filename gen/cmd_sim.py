@@ -4,8 +4,8 @@ The bundle (:mod:`macforge.golden.bundle`, from ``macforge train``) gives the in
 inputs. The network runs layer by layer through the engine (:mod:`macforge.rtl.engine`) in a cocotb simulation on
 Verilator, in batches of ``--batch`` images (one engine job per batch and layer; the batch is ``M``); the
 outputs of layer ``l`` computed by the hardware are the inputs of layer ``l + 1``. The golden integer
-model (:func:`macforge.golden.mlp.mlp_forward_int`, ``uniform`` mode, or ``bitserial`` with ``--precision`` for the
-bit-serial MAC) gives the reference for every integer of every layer.
+model (:func:`macforge.golden.mlp.mlp_forward_int`, ``uniform`` mode, ``bitserial`` with ``--precision`` for the
+bit-serial MAC, ``tq`` with the bundle's budgets for ``--mac tmac``) gives the reference for every integer of every layer.
 
 ``DIR/report.json``: ``accuracy`` (hardware), ``golden_accuracy``, ``mismatches`` (integers of any layer
 output that differ from golden; must be 0), ``images``, ``cycles_per_inference`` (measured engine cycles
@@ -14,6 +14,9 @@ of all jobs / images), ``cycles_model`` (the same from :func:`macforge.golden.en
 the simulation run: simulator start, every job, checks), ``sim_cycles_per_s``, and when the lower bound
 was measured (``--lower-bound``, default on), ``lower_bound`` with the plain Verilator C++ harness's
 cycles per second for this design and ``wall_ratio`` = ``wall_s`` / (simulated cycles / that rate).
+tMAC runs add ``term_pairs_per_inference`` (nonzero term pairs of the golden ``tq`` trace),
+``term_pair_slots_per_inference`` (``ceil(K/g) k k_x`` per output: what the array spends) and
+``term_pair_utilization`` (term pairs / ``R C`` per measured cycle).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("sim", help="run a trained MLP through the RTL layer engine on the test set")
     p.add_argument("--model", required=True, help="model bundle from `macforge train` (STEM.npz / STEM.json)")
-    p.add_argument("--mac", choices=("parallel", "bitserial"), default="parallel")
+    p.add_argument("--mac", choices=("parallel", "bitserial", "tmac"), default="parallel",
+                   help="tmac needs a TQ bundle (its g, k, k_x and encoding are used)")
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--cols", type=int, default=8)
     p.add_argument("--dataflow", choices=("os", "ws"), default="os")
@@ -57,6 +61,8 @@ def run(args) -> int:
           f"(model {report['cycles_model']:.1f}), utilization {100 * report['utilization']:.1f} %, "
           f"wall {report['wall_s']:.1f} s, {report['sim_cycles_per_s']:.0f} cycles/s"
           + (f", {report['wall_ratio']:.1f}x the C++ lower bound" if "wall_ratio" in report else "")
+          + (f", {report['term_pairs_per_inference']:.0f} term pairs/inference (term-pair utilization "
+             f"{100 * report['term_pair_utilization']:.1f} %)" if "term_pairs_per_inference" in report else "")
           + f" -> {out / 'report.json'}")
     stressed = args.idle > 0 or args.bp > 0
     return 0 if res.mismatches == 0 and (stressed or res.cycle_exact) else 1

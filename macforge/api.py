@@ -202,6 +202,16 @@ def engine_for(model: IntMLP | Bundle, *, rows: int = 8, cols: int = 8, dataflow
     model = model.model if isinstance(model, Bundle) else model
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    if mac == "tmac":
+        if model.tq is None:
+            raise ValueError("mac='tmac' needs a term-quantized model (a TQ bundle from `macforge train`, "
+                             "e.g. build/train/bundle_tq.npz)")
+        # the bundle's group size; build maxima at least the bundle's budgets (defaults otherwise)
+        from macforge.golden.config import TMAC_DEFAULTS
+        array_options.setdefault("g", model.tq.g)
+        cap = array_options["g"] * (model.w_bits - 1)
+        array_options.setdefault("k_max", max(model.tq.k, min(TMAC_DEFAULTS["k_max"], cap)))
+        array_options.setdefault("kx_max", max(model.tq.k_x, min(TMAC_DEFAULTS["kx_max"], model.a_bits - 1)))
     kmax = max(l.w.shape[0] for l in model.layers)
     nmax = max(l.w.shape[1] for l in model.layers)
     arr = ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, mac=mac, a_width=model.a_bits,
@@ -356,10 +366,21 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
         y = None if y is None else y[:limit]
     e = engine if engine is not None else engine_for(net, batch=batch, **engine_options)
     prec = None
+    tq = None
     if e.array.mac == "bitserial":
         prec = precision if precision is not None else net.a_bits
         e.array.check_precision(prec)
         trace = mlp_forward_int(net, x, mode="bitserial", precision=prec)
+    elif e.array.mac == "tmac":
+        tq = net.tq
+        if tq is None:
+            raise ValueError("mac='tmac' needs a term-quantized model (bundle with a 'tq' section)")
+        if precision is not None:
+            raise ValueError(f"precision={precision} is a bit-serial option; the tMAC takes the bundle's k, k_x")
+        if tq.g != e.array.g:
+            raise ValueError(f"the model's group size g={tq.g} differs from the engine's g={e.array.g}")
+        e.array.check_budgets(tq.k, tq.k_x, tq.encoding)
+        trace = mlp_forward_int(net, x, mode="tq", tq=tq)
     else:
         trace = mlp_forward_int(net, x)
     golden_pred = trace.predict()
@@ -368,6 +389,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     out.mkdir(parents=True, exist_ok=True)      # the simulator runs in its own directory: absolute paths
     npz = out / "network.npz"
     tensors = {"n_layers": len(net.layers), "x": x, "precision": prec or 0}
+    if tq is not None:
+        tensors.update({"tq_k": tq.k, "tq_kx": tq.k_x, "tq_encoding": tq.encoding})
     for i, l in enumerate(net.layers):
         tensors.update({f"w{i}": l.w, f"b{i}": l.bias, f"relu{i}": int(l.relu), f"requant{i}": int(l.requant),
                         f"m0_{i}": l.m0 if l.requant else np.zeros(0), f"s{i}": l.shift if l.requant else np.zeros(0)})
@@ -387,8 +410,12 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     outputs = [hw[f"y{i}"] for i in range(len(net.layers))]
     per_layer = [int(np.count_nonzero(o != g)) for o, g in zip(outputs, trace.outputs)]
     hw_pred = np.argmax(outputs[-1], axis=-1)
-    L = e.array.cycles_per_step(prec)
-    macs = sum(int(len(x)) * l.w.shape[0] * l.w.shape[1] for l in net.layers)
+    if tq is not None:      # busy slots: one term pair per PE per cycle, ceil(K/g) k k_x per output
+        L = tq.k * tq.k_x
+        macs = sum(int(len(x)) * -(-l.w.shape[0] // tq.g) * l.w.shape[1] for l in net.layers)
+    else:
+        L = e.array.cycles_per_step(prec)
+        macs = sum(int(len(x)) * l.w.shape[0] * l.w.shape[1] for l in net.layers)
     result = SimResult(
         engine=e.to_dict(), model=source, idle=idle, bp=bp, precision=prec, images=int(len(x)), batch=batch,
         accuracy=None if y is None else float(np.mean(hw_pred == y)),
@@ -399,13 +426,24 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
         utilization=macs * L / (e.rows * e.cols * r["cycles"]), wall_s=wall, testbench_wall_s=r["wall_s"],
         build_s=build_s, sim_cycles=r["sim_cycles"], sim_cycles_per_s=r["sim_cycles"] / r["wall_s"],
         predictions=hw_pred, golden_predictions=golden_pred, layer_outputs=outputs)
+    if tq is not None:
+        slots = macs * L
+        result.extra.update({
+            "tq": {"g": tq.g, "k": tq.k, "k_x": tq.k_x, "encoding": tq.encoding},
+            "term_pairs_per_inference": trace.term_pairs / len(x),
+            "term_pair_slots_per_inference": slots / len(x),
+            "term_pair_utilization": trace.term_pairs / (e.rows * e.cols * r["cycles"]),
+            "term_pair_definitions": "term_pairs: nonzero term pairs sum terms(w) terms(x) of the golden tq "
+                                     "trace; slots: ceil(K/g) k k_x per output, what the array spends (one "
+                                     "pair per PE per cycle, data-independent); term_pair_utilization = "
+                                     "term_pairs / (R C cycles); utilization = slots / (R C cycles)"})
     if lower_bound:
         from macforge.sim.lower_bound import harness_rate
 
         lb = harness_rate(e, sm)
         lb_wall = r["sim_cycles"] / lb["cycles_per_s"]
-        result.extra = {"lower_bound": lb, "lower_bound_wall_s": lb_wall, "wall_ratio": r["wall_s"] / lb_wall,
-                        "wall_ratio_incl_startup": wall / lb_wall}
+        result.extra.update({"lower_bound": lb, "lower_bound_wall_s": lb_wall, "wall_ratio": r["wall_s"] / lb_wall,
+                        "wall_ratio_incl_startup": wall / lb_wall})
     (out / "report.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
