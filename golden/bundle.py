@@ -10,6 +10,14 @@ A bundle is two files with a common stem:
   ``s_in``, ``s_w`` (list), ``s_out``, ``m0_bits``; ``tq`` (``g``, ``k``, ``k_x``, ``encoding`` or null),
   ``logits`` convention, ``dataset`` (split description), ``meta`` and ``content_sha256``.
 
+Column-combining bundles (:mod:`macforge.golden.colcomb`) add, per layer, ``layer{i}.lines`` ``(G, alpha)``
+(the lines of each packed group, ``-1`` = empty lane) and ``layer{i}.sel`` ``(G, C_out)`` (the select
+index of each packed weight), and a manifest entry ``packing`` = ``{"alpha", "gamma", "sparsity",
+"layers": [{"groups": G}, ...]}``; ``layer{i}.w`` stays the dense matrix of surviving weights and the packed
+weights are ``w[lines[g, sel[g, n]], n]``. The loader checks the select indices (in ``[0, alpha)``, never an
+empty lane), the line indices and that every nonzero weight is the one its group selects, and returns the
+:class:`~macforge.golden.colcomb.PackedMatrix` of every layer in ``Bundle.packing``.
+
 ``content_sha256`` is the SHA-256 over the canonical manifest JSON (sorted keys, without the hash itself)
 followed by the arrays in sorted key order, each contributing
 ``key \\0 dtype \\0 shape \\0 little-endian int64 bytes``. :func:`load_bundle` rejects, with a
@@ -68,6 +76,7 @@ class Bundle:
     test_x: np.ndarray
     test_y: np.ndarray
     manifest: dict
+    packing: list | None = None     # PackedMatrix per layer (column combining), else None
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
@@ -90,8 +99,11 @@ def content_hash(arrays: dict[str, np.ndarray], manifest: dict | None = None) ->
     return h.hexdigest()
 
 
-def save_bundle(path: str | Path, model: IntMLP, test_x, test_y, dataset: dict | None = None) -> tuple[Path, Path]:
-    """Write ``STEM.npz`` and ``STEM.json``; returns both paths."""
+def save_bundle(path: str | Path, model: IntMLP, test_x, test_y, dataset: dict | None = None,
+                packing: list | None = None, packing_info: dict | None = None) -> tuple[Path, Path]:
+    """Write ``STEM.npz`` and ``STEM.json``; returns both paths. ``packing``: one
+    :class:`~macforge.golden.colcomb.PackedMatrix` per layer (column combining; its ``dense()`` must equal the
+    layer's ``w``), ``packing_info`` extra manifest fields (e.g. ``gamma``, ``sparsity``)."""
     npz_path, json_path = _paths(path)
     npz_path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
@@ -119,6 +131,19 @@ def save_bundle(path: str | Path, model: IntMLP, test_x, test_y, dataset: dict |
                                              "encoding": model.tq.encoding},
         "dataset": dict(dataset or {}), "meta": dict(model.meta),
     }
+    if packing is not None:
+        if len(packing) != len(model.layers):
+            raise ValueError(f"packing has {len(packing)} entries: need one per layer ({len(model.layers)})")
+        alpha = max(pm.alpha for pm in packing)
+        for i, (l, pm) in enumerate(zip(model.layers, packing)):
+            pm = pm.with_alpha(alpha)
+            pm.validate(alpha, int(l.w_bits), what=f"layer{i} packing")
+            if pm.dense().shape != np.shape(l.w) or not (pm.dense() == np.asarray(l.w)).all():
+                raise ValueError(f"layer{i} packing: its surviving weights differ from layer{i}.w")
+            arrays[f"layer{i}.lines"] = np.asarray(pm.lines, dtype=np.int64)
+            arrays[f"layer{i}.sel"] = np.asarray(pm.sel, dtype=np.int64)
+        manifest["packing"] = {**dict(packing_info or {}), "alpha": int(alpha),
+                               "layers": [{"groups": int(pm.groups)} for pm in packing]}
     manifest["content_sha256"] = content_hash(arrays, manifest)
     np.savez(npz_path, **arrays)
     json_path.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
@@ -267,12 +292,52 @@ def load_bundle(path: str | Path) -> Bundle:
     meta = manifest.get("meta", {})
     if not isinstance(meta, dict):
         raise BundleFormatError(f"{where}: 'meta' must be a JSON object, got {type(meta).__name__}")
+    packing = _load_packing(manifest, arr, layers, where) if manifest.get("packing") is not None else None
     got = content_hash(arrays, manifest)
     if got != expected_hash:
         raise BundleHashError(f"content_sha256 mismatch: manifest says {expected_hash}, arrays hash to {got}")
     model = IntMLP(layers, a_bits=a_bits, w_bits=w_bits, input_clip=input_clip, pixel_max=pixel_max, tq=tq,
                    meta=dict(meta))
-    return Bundle(model, test_x, test_y, manifest)
+    return Bundle(model, test_x, test_y, manifest, packing)
+
+
+def _load_packing(manifest: dict, arr, layers: list, where: str) -> list:
+    """Validate the ``packing`` manifest entry and the ``lines``/``sel`` arrays (see the module docstring)."""
+    from macforge.golden.colcomb import PackedMatrix
+    from macforge.golden.config import ALPHA_RANGE
+    mp = manifest["packing"]
+    alpha = _int_param(_require(mp, "alpha", "packing"), "packing.alpha", *ALPHA_RANGE)
+    pl = _require(mp, "layers", "packing")
+    if not isinstance(pl, list) or len(pl) != len(layers):
+        raise BundleFormatError(f"{where}: packing.layers must be a list with one entry per layer ({len(layers)})")
+    out = []
+    for i, (ml, l) in enumerate(zip(pl, layers)):
+        K, N = l.w.shape
+        G = _int_param(_require(ml, "groups", f"packing.layers[{i}]"), f"packing.layers[{i}].groups", 1, K)
+        lines = arr(f"layer{i}.lines", (G, alpha))
+        sel = arr(f"layer{i}.sel", (G, N))
+        if sel.size and (sel.min() < 0 or sel.max() >= alpha):
+            bad = sel[(sel < 0) | (sel >= alpha)][0]
+            g, n = (int(v[0]) for v in np.nonzero(sel == bad))
+            raise BundleValueError(f"array 'layer{i}.sel': select index {bad} (group {g}, column {n}) is out of "
+                                   f"range: allowed [0, {alpha - 1}] (alpha={alpha})")
+        if lines.size and (lines.min() < -1 or lines.max() >= K):
+            bad = lines[(lines < -1) | (lines >= K)][0]
+            raise BundleValueError(f"array 'layer{i}.lines': line index {bad} is out of range: allowed "
+                                   f"[0, {K - 1}] or -1 (empty lane)")
+        pw = np.where(lines[np.arange(G)[:, None], sel] >= 0,
+                      l.w[np.maximum(lines[np.arange(G)[:, None], sel], 0), np.arange(N)[None, :]], 0)
+        pm = PackedMatrix(K, lines, pw, sel)
+        try:
+            pm.validate(alpha, what=f"layer{i} packing")
+        except ValueError as exc:
+            raise BundleValueError(str(exc)) from None
+        if not (pm.dense() == l.w).all():
+            k, n = (int(v[0]) for v in np.nonzero(pm.dense() != l.w))
+            raise BundleValueError(f"array 'layer{i}.w': weight ({k}, {n}) = {l.w[k, n]} is not the one its "
+                                   f"group selects (packing allows at most one nonzero per group and column)")
+        out.append(pm)
+    return out
 
 
 def digits_test_set(bundle: Bundle | str | Path) -> tuple[np.ndarray, np.ndarray]:

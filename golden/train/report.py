@@ -62,6 +62,8 @@ class ExperimentConfig:
     m0_bits: int = 31       # width of the unsigned requantization multiplier M0 (macforge.golden.requant)
     val_frac: float = 0.2   # of the training images, held out for selection (macforge.golden.train.data.hold_out)
     val_seed: int = 0
+    #: column-combining settings (macforge.golden.train.colcomb.ColcombConfig); each adds a row and a bundle
+    column_combine: tuple = ()
 
     def to_dict(self) -> dict:
         return {
@@ -73,6 +75,7 @@ class ExperimentConfig:
             "tq_qat": [t.name for t in self.tq_qat], "tq_base_bits": self.tq_base_bits,
             "calib_samples": self.calib_samples, "m0_bits": self.m0_bits, "val_frac": self.val_frac,
             "val_seed": self.val_seed, "select_max_flips": self.select_max_flips,
+            **({"column_combine": [c.to_dict() for c in self.column_combine]} if self.column_combine else {}),
         }
 
 
@@ -185,6 +188,17 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
         im = quantized(QuantConfig(b, b, tq, m0_bits=cfg.m0_bits), True, label)
         tq_models[label] = im
         rows.append(tq_row(tq, im, "tq-qat", label))
+
+    for c in cfg.column_combine:
+        from macforge.golden.train.colcomb import colcomb_row, train_colcomb
+        res = train_colcomb(model, X, y, Xt, yt, Xc, split.pixel_max, c, cfg.train, cfg.qat_lr, cfg.m0_bits,
+                            progress=progress)
+        curves.update(res.curves)
+        im = res.int_model
+        m = measure(im)
+        rows.append(colcomb_row(res, m, float_acc))
+        bundles[c.name] = save_bundle(out / f"bundle_cc_a{c.alpha}", im, test_x(im), yt, split.meta,
+                                      packing=res.packing, packing_info={"gamma": c.gamma, "sparsity": c.sparsity})
 
     headline = _headline(rows, len(yv), cfg.select_max_flips)
     if headline.get("tq") and headline["tq"]["name"] in tq_models:
@@ -317,6 +331,10 @@ def markdown(report: dict) -> str:
                      f"{_pct(r['accuracy'])} | {_pct(r['val_accuracy'])} | {_pct(r['val_agreement'])} | "
                      f"{_ops(r['term_pair_ops'])} | {r['pairs_per_mac']:.2f} | "
                      f"{_ops(r['term_pair_ops_bound'])} |")
+    cc_rows = [r for r in rows if r["kind"] == "colcomb"]
+    if cc_rows:
+        from macforge.golden.train.colcomb import markdown_rows
+        L += ["", *markdown_rows(cc_rows, fa)]
     return "\n".join(L) + "\n"
 
 
