@@ -14,10 +14,15 @@ COLS      ?= 8
 DATAFLOW  ?= ws
 PRECISION ?= 8
 HW        := --mac $(MAC) --rows $(ROWS) --cols $(COLS) --dataflow $(DATAFLOW)
-HWDIR     := build/verilog/$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
+TOP       ?= engine
+HWDIR     := build/verilog/$(TOP)_$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
+# place and route / handoff options (ECP5-85F speed 8 out-of-context by default)
+FAMILY    ?= ecp5
+SPEED     ?= 8
+SEEDS     ?= 1
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth bench train sim tq docs engine-doc clean help
+.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench train sim tq docs engine-doc clean help
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -25,6 +30,9 @@ help:
 	@echo "make test-all  also the slow regressions (large arrays, full training)"
 	@echo "make verilog   emit Verilog + manifest.json for MAC/ROWS/COLS/DATAFLOW into $(HWDIR)"
 	@echo "make synth     Yosys synth_ecp5 of that Verilog -> $(HWDIR)/synth.json"
+	@echo "make pnr       Yosys + nextpnr (ECP5-85F speed SPEED, out-of-context) -> $(HWDIR)/pnr.json"
+	@echo "make handoff   the handoff bundle (Verilog, constraints, FuseSoC core, README) -> build/handoff/..."
+	@echo "make check-baselines  area/Fmax of the reference configurations vs baselines/fpga.json"
 	@echo "make bench     benchmarks -> build/bench/*.json and *.png"
 	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
 	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
@@ -45,13 +53,22 @@ test-all: $(VENV)/.installed
 	$(PYTEST) -n 2 --dist loadgroup
 
 verilog: $(VENV)/.installed
-	$(MACFORGE) gen $(HW) --out $(HWDIR)
+	$(MACFORGE) gen --top $(TOP) $(HW) --out $(HWDIR)
 
 lint: verilog
 	$(PY) -m macforge.gen.lint $(HWDIR)
 
 synth: verilog
 	$(MACFORGE) synth $(HWDIR)
+
+pnr: verilog
+	$(MACFORGE) pnr $(HWDIR) --family $(FAMILY) --speed $(SPEED) --seeds $(SEEDS)
+
+handoff: $(VENV)/.installed
+	$(MACFORGE) handoff build/handoff/$(TOP)_$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS) --top $(TOP) $(HW)
+
+check-baselines: $(VENV)/.installed
+	$(PY) -m macforge.gen.baselines check
 
 bench: $(VENV)/.installed
 	$(PY) -m macforge.gen.bench

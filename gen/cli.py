@@ -18,6 +18,8 @@ COMMANDS = {
     "train": "macforge.gen.cmd_train",
     "tq": "macforge.gen.cmd_tq",
     "sim": "macforge.gen.cmd_sim",
+    "pnr": "macforge.gen.cmd_pnr",
+    "handoff": "macforge.gen.cmd_handoff",
 }
 
 
