@@ -64,3 +64,31 @@ def test_every_import_uses_the_macforge_namespace():
                 mods = [node.module]
             bad += [f"{f.relative_to(REPO)}:{node.lineno}: {m}" for m in mods if m.split(".")[0] in PACKAGES]
     assert not bad, "imports outside the macforge namespace:\n" + "\n".join(bad)
+
+
+def test_quickstart_from_an_installed_wheel(wheel, tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MACFORGE_BUILD")}
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", str(wheel)], check=True, env=env,
+                   capture_output=True, text=True)
+    # the only top-level import name the macforge distribution adds
+    probe = ("import json, importlib.metadata as m; d = m.packages_distributions(); "
+             "print(json.dumps(sorted(n for n, ds in d.items() if 'macforge' in ds)))")
+    names = json.loads(subprocess.run([str(py), "-c", probe], check=True, env=env, cwd=tmp_path,
+                                      capture_output=True, text=True).stdout)
+    assert names == ["macforge"]
+    # the installed package, not the checkout, is what runs
+    where = subprocess.run([str(py), "-c", "import macforge; print(macforge.__file__)"], check=True, env=env,
+                           cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert Path(where).is_relative_to(env_dir), where
+    run = subprocess.run([str(py), str(REPO / "examples" / "quickstart.py"), "--out", "qs"], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    print(run.stdout[-4000:], run.stderr[-4000:])
+    assert run.returncode == 0
+    assert " 0 mismatches" in run.stdout
+    report = json.loads((tmp_path / "qs" / "sim" / "report.json").read_text())
+    assert report["images"] == 50 and report["mismatches"] == 0
+    assert report["cycles"] == report["cycles_model_total"]
+    assert (tmp_path / "qs" / "engine" / "manifest.json").is_file()
