@@ -17,6 +17,10 @@ cycles per second for this design and ``wall_ratio`` = ``wall_s`` / (simulated c
 tMAC runs add ``term_pairs_per_inference`` (nonzero term pairs of the golden ``tq`` trace),
 ``term_pair_slots_per_inference`` (``ceil(K/g) k k_x`` per output: what the array spends) and
 ``term_pair_utilization`` (term pairs / ``R C`` per measured cycle).
+A packed bundle (``macforge train --column-combine``) runs on the packed WS array (``--dataflow ws``,
+``--alpha`` default the bundle's); the report adds ``packing`` (alpha, groups and lines per layer, packing
+factor) and, as for every WS run, ``useful_macs_per_inference`` (nonzero weights x images) and
+``useful_utilization`` (useful MAC slots / ``R C`` per measured cycle).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N test images")
     p.add_argument("--batch", type=int, default=150, help="images per engine job (the M of a job)")
     p.add_argument("--axis-width", type=int, default=64, help="s_axis_tdata width")
+    p.add_argument("--alpha", type=int, default=None,
+                   help="column combining: build the packed WS array with this alpha (lines per PE multiplexer, "
+                        "default the packed bundle's; a dense bundle refuses it)")
     p.add_argument("--no-lower-bound", action="store_true",
                    help="skip the plain C++ Verilator harness that measures the wall-time lower bound")
     p.add_argument("--idle", type=float, default=0.0,
@@ -53,7 +60,7 @@ def run(args) -> int:
     res = simulate(args.model, limit=args.limit, precision=args.precision, batch=args.batch, idle=args.idle,
                    bp=args.bp, lower_bound=not args.no_lower_bound, progress=not args.no_progress,
                    out_dir=args.out, rows=args.rows, cols=args.cols, dataflow=args.dataflow, mac=args.mac,
-                   axis_width=args.axis_width)
+                   axis_width=args.axis_width, **({"alpha": args.alpha} if args.alpha is not None else {}))
     report = res.to_dict()
     out = Path(args.out).resolve()
     print(f"accuracy {100 * report['accuracy']:.2f} % (golden {100 * report['golden_accuracy']:.2f} %), "
@@ -63,6 +70,8 @@ def run(args) -> int:
           + (f", {report['wall_ratio']:.1f}x the C++ lower bound" if "wall_ratio" in report else "")
           + (f", {report['term_pairs_per_inference']:.0f} term pairs/inference (term-pair utilization "
              f"{100 * report['term_pair_utilization']:.1f} %)" if "term_pairs_per_inference" in report else "")
+          + (f", packing factor {report['packing']['packing_factor']:.2f} (alpha {report['packing']['alpha']})"
+             if "packing" in report else "")
           + f" -> {out / 'report.json'}")
     stressed = args.idle > 0 or args.bp > 0
     return 0 if res.mismatches == 0 and (stressed or res.cycle_exact) else 1

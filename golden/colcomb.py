@@ -294,6 +294,11 @@ class PackedLayer:
     requant: bool = True
     precision: int | None = None
 
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        """``(M, G, N)``: the job's dimensions as the engine sees them (reduction = packed lines)."""
+        return np.asarray(self.x).shape[0], self.pm.groups, self.pm.n
+
     def dense_layer(self):
         from .engine import Layer
         return Layer(self.x, self.pm.dense(), self.bias, self.m0, self.shift, self.relu, self.requant,

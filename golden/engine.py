@@ -153,7 +153,9 @@ def check_dims(ecfg: EngineConfig, M: int, K: int, N: int) -> None:
 def check_layer(ecfg: EngineConfig, L: Layer, packed_ok: bool = False) -> None:
     """Raise ``ValueError`` for anything the driver can check before sending (clear messages).
     An engine built with column combining (``array.alpha``) takes only packed layers
-    (:func:`macforge.golden.colcomb.encode_packed`, which passes ``packed_ok``)."""
+    (:func:`macforge.golden.colcomb.encode_packed`, which passes ``packed_ok`` for the dense layer of its
+    surviving weights and checks the engine dimensions itself: the reduction of a packed job is its
+    group count, not ``K``)."""
     a = ecfg.array
     if a.alpha is not None and not packed_ok:
         raise ValueError(f"this engine is built with column combining (alpha={a.alpha}): it takes packed "
@@ -165,7 +167,8 @@ def check_layer(ecfg: EngineConfig, L: Layer, packed_ok: bool = False) -> None:
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"inner dimensions differ: X is {x.shape}, W is {w.shape}")
     M, K, N = x.shape[0], x.shape[1], w.shape[1]
-    check_dims(ecfg, M, K, N)
+    if not packed_ok:
+        check_dims(ecfg, M, K, N)
     for name, v, bits in (("X", x, a.a_width), ("W", w, a.w_width)):
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         if v.dtype.kind not in "iu":

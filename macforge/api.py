@@ -199,9 +199,22 @@ def engine_for(model: IntMLP | Bundle, *, rows: int = 8, cols: int = 8, dataflow
     Widths come from the model (``a_bits``, ``w_bits``), the job limits from its largest layer; extra
     keyword arguments go to :class:`~macforge.golden.config.ArrayConfig` (e.g. tMAC or pipelining options).
     """
+    packing = model.packing if isinstance(model, Bundle) else None
     model = model.model if isinstance(model, Bundle) else model
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    if packing is not None:
+        # column combining: the packed WS array, alpha at least the bundle's; the reduction of a packed
+        # layer is its group count
+        alpha = max(pm.alpha for pm in packing)
+        if array_options.get("alpha") is None:
+            array_options["alpha"] = alpha
+        elif array_options["alpha"] < alpha:
+            raise ValueError(f"alpha={array_options['alpha']} is out of range for this bundle: allowed "
+                             f"[{alpha}, 16] (the bundle packs up to {alpha} lines per group)")
+    elif array_options.get("alpha") is not None:
+        raise ValueError(f"alpha={array_options['alpha']}: column combining needs a packed bundle "
+                         f"(macforge train --column-combine); this model is dense")
     if mac == "tmac":
         if model.tq is None:
             raise ValueError("mac='tmac' needs a term-quantized model (a TQ bundle from `macforge train`, "
@@ -212,7 +225,7 @@ def engine_for(model: IntMLP | Bundle, *, rows: int = 8, cols: int = 8, dataflow
         cap = array_options["g"] * (model.w_bits - 1)
         array_options.setdefault("k_max", max(model.tq.k, min(TMAC_DEFAULTS["k_max"], cap)))
         array_options.setdefault("kx_max", max(model.tq.k_x, min(TMAC_DEFAULTS["kx_max"], model.a_bits - 1)))
-    kmax = max(l.w.shape[0] for l in model.layers)
+    kmax = max(l.w.shape[0] for l in model.layers) if packing is None else max(pm.groups for pm in packing)
     nmax = max(l.w.shape[1] for l in model.layers)
     arr = ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, mac=mac, a_width=model.a_bits,
                       w_width=model.w_bits, max_k=kmax, max_m=min(batch, 1 << 14), **array_options)
@@ -343,6 +356,7 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     source = str(model) if isinstance(model, (str, Path)) else "<in memory>"
     if isinstance(model, (str, Path)):
         model = load_bundle(model)
+    packing = model.packing if isinstance(model, Bundle) else None
     if isinstance(model, Bundle):
         if x is None:
             x, y = model.test_x, model.test_y if y is None else y
@@ -364,7 +378,18 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     if limit is not None:
         x = x[:limit]
         y = None if y is None else y[:limit]
-    e = engine if engine is not None else engine_for(net, batch=batch, **engine_options)
+    e = engine if engine is not None else engine_for(model if packing is not None else net, batch=batch,
+                                                     **engine_options)
+    if packing is not None:       # column combining: refused before anything runs
+        from macforge.golden.colcomb import check_packed_engine
+        alpha = max(pm.alpha for pm in packing)
+        check_packed_engine(e, alpha)
+        for i, pm in enumerate(packing):
+            if pm.groups > e.max_k:
+                raise ValueError(f"layer {i}: {pm.groups} packed lines: allowed [1, {e.max_k}] (engine max_k)")
+    elif e.array.alpha is not None:
+        raise ValueError(f"this engine is built with column combining (alpha={e.array.alpha}): it takes packed "
+                         f"bundles only (macforge train --column-combine), got a dense model")
     prec = None
     tq = None
     if e.array.mac == "bitserial":
@@ -394,6 +419,9 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     for i, l in enumerate(net.layers):
         tensors.update({f"w{i}": l.w, f"b{i}": l.bias, f"relu{i}": int(l.relu), f"requant{i}": int(l.requant),
                         f"m0_{i}": l.m0 if l.requant else np.zeros(0), f"s{i}": l.shift if l.requant else np.zeros(0)})
+        if packing is not None:
+            pm = packing[i].with_alpha(e.array.alpha)
+            tensors.update({f"lines{i}": pm.lines, f"sel{i}": pm.sel, f"pw{i}": pm.w})
     np.savez(npz, **tensors)
 
     t0 = time.perf_counter()
@@ -415,7 +443,9 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
         macs = sum(int(len(x)) * -(-l.w.shape[0] // tq.g) * l.w.shape[1] for l in net.layers)
     else:
         L = e.array.cycles_per_step(prec)
-        macs = sum(int(len(x)) * l.w.shape[0] * l.w.shape[1] for l in net.layers)
+        # a packed layer occupies G (groups) array lines, not K
+        ks = [pm.groups for pm in packing] if packing is not None else [l.w.shape[0] for l in net.layers]
+        macs = sum(int(len(x)) * k * l.w.shape[1] for k, l in zip(ks, net.layers))
     result = SimResult(
         engine=e.to_dict(), model=source, idle=idle, bp=bp, precision=prec, images=int(len(x)), batch=batch,
         accuracy=None if y is None else float(np.mean(hw_pred == y)),
@@ -437,6 +467,15 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
                                      "trace; slots: ceil(K/g) k k_x per output, what the array spends (one "
                                      "pair per PE per cycle, data-independent); term_pair_utilization = "
                                      "term_pairs / (R C cycles); utilization = slots / (R C cycles)"})
+    if packing is not None or e.array.dataflow == "ws":
+        # useful (nonzero-weight) MACs: what column combining packs; for a dense array zeros occupy slots too
+        useful = sum(int(len(x)) * int(np.count_nonzero(l.w)) for l in net.layers)
+        result.extra.update({"useful_macs_per_inference": useful / len(x),
+                             "useful_utilization": useful * L / (e.rows * e.cols * r["cycles"])})
+    if packing is not None:
+        result.extra["packing"] = {"alpha": e.array.alpha, "groups": [pm.groups for pm in packing],
+                                   "lines": [pm.k for pm in packing],
+                                   "packing_factor": sum(pm.k for pm in packing) / sum(pm.groups for pm in packing)}
     if lower_bound:
         from macforge.sim.lower_bound import harness_rate
 

@@ -69,7 +69,9 @@ class FrontEnd(Elaboratable):
         self.en = Signal()                     # array advances this cycle
         self.valid = Signal()
         self.ready = Signal()
-        self.a = Signal(data.ArrayLayout(signed(aw), R))
+        # a packed array (column combining) carries ``lanes = alpha`` activations per row; the front end
+        # treats them as R * lanes independent lanes (row r, lane l = lane r * lanes + l)
+        self.a = Signal(data.ArrayLayout(signed(aw), R * cfg.lanes))
         self.first = Signal()
         self.last = Signal()
         self.tlast = Signal()
@@ -88,7 +90,7 @@ class FrontEnd(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        R, aw = cfg.rows, cfg.a_width
+        R, aw = cfg.rows * cfg.lanes, cfg.a_width     # lanes (rows x alpha for a packed array)
 
         busy = Signal()
         first = Signal()

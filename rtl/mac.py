@@ -239,4 +239,9 @@ FAMILIES = {
 
 
 def family(cfg: ArrayConfig) -> MacFamily:
+    """The MAC family of ``cfg``; a packed array (``cfg.alpha``, column combining) gets the family of
+    :func:`macforge.rtl.packed.packed_family` (per-PE activation multiplexer)."""
+    if getattr(cfg, "alpha", None) is not None:
+        from .packed import packed_family
+        return packed_family(cfg)
     return FAMILIES[cfg.mac]

@@ -41,14 +41,28 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from macforge.golden.engine import Layer, beats_to_rows, encode, expected_rows, rows_before_cut
+from macforge.golden.colcomb import PackedLayer, encode_packed, expected_rows_packed
+from macforge.golden.engine import Layer, beats_to_rows, rows_before_cut
+from macforge.golden.engine import encode as _encode_dense, expected_rows as _expected_dense
 from macforge.golden.engine_config import EngineConfig
 
 PERIOD = 10  # ns
 
 
+def encode(ecfg: EngineConfig, L) -> list[int]:
+    """The job's beats; packed layers (column combining) use :func:`macforge.golden.colcomb.encode_packed`."""
+    return encode_packed(ecfg, L) if isinstance(L, PackedLayer) else _encode_dense(ecfg, L)
+
+
+def expected_rows(ecfg: EngineConfig, L) -> np.ndarray:
+    return expected_rows_packed(ecfg, L) if isinstance(L, PackedLayer) else _expected_dense(ecfg, L)
+
+
 def random_layer(ecfg: EngineConfig, job: dict, rng: np.random.Generator) -> Layer:
     a = ecfg.array
+    if a.alpha is not None:     # column combining: a random sparse W, packed (L.dims = (M, G, N))
+        from macforge.sim.tb.colcomb_jobs import random_packed_layer
+        return random_packed_layer(ecfg, job, rng)
     M, K, N = job["M"], job["K"], job["N"]
     p = job.get("precision")
     alo, ahi = -(1 << (a.a_width - 1)), (1 << (a.a_width - 1)) - 1
@@ -265,6 +279,10 @@ async def run_mlp(bench: EngineBench, job: dict) -> dict:
             rq = bool(z[f"requant{l}"])
             L = Layer(x, z[f"w{l}"], z[f"b{l}"], z[f"m0_{l}"] if rq else None, z[f"s{l}"] if rq else None,
                       relu=bool(z[f"relu{l}"]), requant=rq, precision=prec, **tq)
+            if f"lines{l}" in z.files:      # column combining: the packed layer (engine K = its groups)
+                from macforge.golden.colcomb import PackedMatrix
+                pm = PackedMatrix(z[f"w{l}"].shape[0], z[f"lines{l}"], z[f"pw{l}"], z[f"sel{l}"])
+                L = PackedLayer(x, pm, L.bias, L.m0, L.shift, L.relu, L.requant, L.precision)
             frame, cyc = await bench.transact(encode(ecfg, L))
             if frame.tuser and any(frame.tuser):
                 raise AssertionError(f"batch {b0} layer {l}: engine error {beats_to_rows(frame.tdata, ecfg.cols)[-1]}")
