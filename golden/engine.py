@@ -357,6 +357,9 @@ def expected_rows(ecfg: EngineConfig, L: Layer) -> np.ndarray:
         m0p = sp = None
     y = layer_result(ecfg, Layer(xp, wp, bp, m0p, sp, L.relu, L.requant, L.precision, L.k, L.k_x,
                                   L.encoding))
+    # padding is zero: rows past M (OS blocks are always R rows) and lanes past N (the last tile)
+    y[M:] = 0
+    y[:, N:] = 0
     rows = []
     for m0_, mb in blocks:
         h = R if ecfg.dataflow == "os" else mb

@@ -51,11 +51,12 @@ backpressure), and ``docs/engine.md`` has the diagram.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from macforge.golden.engine import OPCODE
+from macforge.golden.engine import OPCODE, OPCODE_CAPS, capability_words
+from macforge.golden.requant import MAX_SHIFT
 from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
 from .os_array import OsArray
 from .ws_array import WsArray
@@ -213,7 +214,12 @@ class Engine(wiring.Component):
         h_op, h_relu, h_rq, h_p = hdr[0:8], hdr[8], hdr[9], hdr[12:16]
         h_M, h_K, h_N = hdr[16:32], hdr[32:48], hdr[48:64]
         h_code = Signal(4)
-        with m.If(h_op != OPCODE):
+        h_caps = Signal()           # capabilities query: a one-beat packet (else error 5, too long)
+        m.d.comb += h_caps.eq(h_op == OPCODE_CAPS)
+        with m.If(h_caps):
+            with m.If(~self.s_axis_tlast):
+                m.d.comb += h_code.eq(5)
+        with m.Elif(h_op != OPCODE):
             m.d.comb += h_code.eq(1)
         with m.Elif((h_M == 0) | (h_K == 0) | (h_N == 0)):
             m.d.comb += h_code.eq(2)
@@ -256,6 +262,10 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.next = "WAIT"
 
+        caps = capability_words(e)
+        n_caps = len(caps)
+        caps_i = Signal(range(n_caps))
+        p_free_early = Signal()      # = p_free (the output register is free), defined with it below
         with m.FSM(name="parser") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.s_axis_tready.eq(1)
@@ -266,7 +276,10 @@ class Engine(wiring.Component):
                                  prec.eq(Mux(h_p == 0, a.a_width, h_p)), err.eq(h_code != 0),
                                  code.eq(h_code), loaded.eq(0), l_n0.eq(0), l_k.eq(0), l_r.eq(0),
                                  l_m0.eq(0), l_addr.eq(0)]
-                    with m.If(h_code == 0):
+                    with m.If((h_code == 0) & h_caps):
+                        m.d.sync += caps_i.eq(0)
+                        m.next = "CAPS"
+                    with m.Elif(h_code == 0):
                         m.next = "BUDGET" if TMAC else "PARAM"
                     with m.Elif(self.s_axis_tlast):
                         m.next = "WAIT"
@@ -306,7 +319,19 @@ class Engine(wiring.Component):
                         m.next = "WGT"
                     with m.Else():
                         m.d.sync += [l_addr.eq(l_addr + 1), l_n0.eq(l_n0 + C)]
-                consume(m, up_p, tile_last, Const(0), on_p)
+                # requantization parameters of the channels < N: S in 1..MAX_SHIFT, M0 < 2^31 (else error 7:
+                # the rest of the packet is discarded, then the error beat); raw jobs ignore M0 and S
+                pw = data.ArrayLayout(_lane_layout(), C)(up_p.o_data)
+                bad_p = Signal()
+                m.d.comb += bad_p.eq(requant & Cat(*[(l_n0 + j < jN) & ((pw[j].shift == 0) | (pw[j].shift > MAX_SHIFT)
+                                                                       | pw[j].m0[31]) for j in range(C)]).any())
+                consume(m, up_p, tile_last | bad_p, Const(0), on_p)
+                with m.If(up_p.o_valid & up_p.o_ready & bad_p):
+                    m.d.sync += [err.eq(1), code.eq(7)]
+                    with m.If(up_p.o_tlast & up_p.o_end):
+                        m.next = "WAIT"
+                    with m.Else():
+                        m.next = "DRAIN"
             with m.State("WGT"):
                 m.d.comb += [up_w.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_w.i_ready),
                              up_w.o_ready.eq(1), w_wr.addr.eq(l_addr), w_wr.data.eq(up_w.o_data)]
@@ -362,6 +387,12 @@ class Engine(wiring.Component):
                         m.d.sync += [loaded.eq(loaded + 1), l_addr.eq(0), l_k.eq(0), l_r.eq(0),
                                      l_m0.eq(l_m0 + B)]
                 consume(m, up_a, sec_last, final, on_a)
+            with m.State("CAPS"):
+                # capabilities: one m_axis beat per word (lane 0), tlast on the last (output side below)
+                with m.If(p_free_early):
+                    m.d.sync += caps_i.eq(caps_i + 1)
+                    with m.If(caps_i == n_caps - 1):
+                        m.next = "IDLE"
             with m.State("DRAIN"):
                 m.d.comb += self.s_axis_tready.eq(1)
                 with m.If(self.s_axis_tvalid & self.s_axis_tlast):
@@ -370,6 +401,7 @@ class Engine(wiring.Component):
                 with m.If(job_done):
                     m.next = "IDLE"
         p_wait = fsm.ongoing("WAIT")
+        p_caps = fsm.ongoing("CAPS")
         p_idle = fsm.ongoing("IDLE")
         m.d.comb += self.status.eq(Cat(~p_idle, err, Const(0, 2), code))
 
@@ -506,6 +538,7 @@ class Engine(wiring.Component):
         p_free = Signal()
         m.d.comb += p_free.eq(~pv | self.m_axis_tready)
         m.d.comb += arr.o.ready.eq(p_free)
+        m.d.comb += p_free_early.eq(p_free)
 
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
@@ -531,7 +564,9 @@ class Engine(wiring.Component):
                 m.d.comb += q.eq(lo)
             with m.Else():
                 m.d.comb += q.eq(sh)
-            lanes.append(Mux(requant, q, v[:32]))
+            # padding is zero: lanes past N (last tile) and, OS, rows past M (last block)
+            keep = (o_n0 + j < jN) & ((o_m0 + o_r < jM) if OS else Const(1))
+            lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
         o_take = Signal()
         m.d.comb += o_take.eq(arr.o.valid & arr.o.ready)
 
@@ -556,6 +591,9 @@ class Engine(wiring.Component):
                     m.d.sync += [o_n0.eq(o_n0 + C), o_pt.eq(o_pt + 1)]
             with m.Else():
                 m.d.sync += o_r.eq(o_r + 1)
+        with m.Elif(p_caps & p_free):
+            m.d.sync += [pv.eq(1), pdata.eq(Array([Const(w, 32) for w in caps])[caps_i]),
+                         plast.eq(caps_i == n_caps - 1), puser.eq(0)]
         with m.Elif(drained & err & ~fin_err_sent & p_wait):
             m.d.sync += [pv.eq(1), pdata.eq(code), plast.eq(1), puser.eq(1), fin_err_sent.eq(1)]
         m.d.comb += job_done.eq(drained & p_wait & (~err | fin_err_sent))

@@ -59,11 +59,18 @@ def jobs_for(e: EngineConfig, seed: int) -> list[dict]:
         # too long: all results, then the error beat
         {"kind": "long", **dims, "extra": 3},
     ]
+    # capabilities query with a payload behind it (a one-beat packet only): too long
+    bad.append({"kind": "raw", "beats": [0x43, 0, 7], "code": 5})
+    # bad requantization parameters: S = 0, S > 62, M0 >= 2^31 on a channel < N (padding lanes are free)
+    for i, what in enumerate(("s0", "s63", "m0big")):
+        bad.append({"kind": "badparam", "what": what, "channel": i, "M": 3, "K": 5, "N": e.cols + 1,
+                    "idle": 0.2 * i, "bp": 0.1 * i})
     if e.array.mac == "bitserial":
         bad.append({"kind": "raw", "beats": [command_word(2, 2, 2, precision=e.array.a_width + 1), 0], "code": 6})
     for b in bad:
         jobs.append(b)
         jobs.append({"M": 3, "K": 5, "N": 2})                    # recovers: a good job right after
+    jobs += [{"kind": "caps"}, {"M": 2, "K": 3, "N": 1}, {"kind": "caps", "bp": 0.5}]
     # reset in the middle of jobs (during loading and during compute), then correct jobs
     Mr = 2 * e.block_rows + 1
     total = sum(section_beats(e, Mr, mk, nk))
@@ -86,7 +93,10 @@ def test_engine_rtl(name):
     res = run_engine(e, jobs, seed, name=f"test_{name}")
     # the testbench asserts every check; here: the job list really ran, clean jobs were cycle-exact
     kinds = [r["kind"] for r in res["results"]]
-    assert kinds.count("raw") >= 8 and kinds.count("reset") == 2 and kinds.count("burst") == 1
+    assert kinds.count("raw") >= 12 and kinds.count("reset") == 2 and kinds.count("burst") == 1
+    assert kinds.count("caps") == 2
+    codes = [r["code"] for r in res["results"] if r["kind"] == "raw"]
+    assert codes.count(7) == 3 and 5 in codes
     clean = [r for r, j in zip(res["results"], jobs) if r["kind"] == "layer" and not j.get("idle")]
     assert clean and all(r["cycles"] == r["model"] for r in clean)
 

@@ -182,7 +182,34 @@ async def engine_jobs(dut):
             results.append(await run_mlp(bench, job))
             continue
         bench.traffic(job.get("idle", 0.0), job.get("bp", 0.0))
-        if kind in ("trunc", "long"):
+        if kind == "caps":
+            # capabilities query: one-beat packet -> the capability words, one per beat in lane 0
+            from macforge.golden.engine import OPCODE_CAPS, capability_words
+            frame, cyc = await bench.transact([OPCODE_CAPS])
+            rows = beats_to_rows(frame.tdata, ecfg.cols)
+            assert not any(frame.tuser or []), f"{tag}: error beat in the capabilities answer"
+            words = [int(r[0]) & 0xFFFFFFFF for r in rows]
+            assert words == capability_words(ecfg), f"{tag}: capabilities {words}"
+            assert not rows[:, 1:].any(), f"{tag}: lanes 1.. of the capabilities beats must be 0"
+            await bench.expect_quiet(4)
+            assert int(dut.status.value) == 0, f"{tag}: status {int(dut.status.value):#x}"
+            results.append({"kind": "caps", "words": words, "cycles": cyc})
+            continue
+        if kind == "badparam":
+            # bad requantization parameter on a channel < N (S = 0, S > 62, M0 >= 2^31): error 7, no rows
+            from macforge.golden.engine import encode as golden_encode
+            L = random_layer(ecfg, {**job, "requant": True}, nrng)
+            ch = job["channel"] % L.dims[2]
+            if job["what"] == "s0":
+                L.shift[ch] = 0
+            elif job["what"] == "s63":
+                L.shift[ch] = 63
+            else:
+                L.m0[ch] = 1 << 31
+            beats = golden_encode(ecfg, L, check=False)
+            job = {**job, "code": 7, "rows": 0}
+            kind = "raw"
+        elif kind in ("trunc", "long"):
             L = random_layer(ecfg, job, nrng)
             beats = encode(ecfg, L)
             exp = expected_rows(ecfg, L)
@@ -241,6 +268,14 @@ async def engine_jobs(dut):
         t0 = time.perf_counter()
         frame, cyc = await bench.transact(beats)
         wall = time.perf_counter() - t0
+        if not job.get("idle") and not job.get("bp"):
+            # docs/engine.md "Status timing": busy holds in the cycle after the tlast transfer and is 0
+            # from the second cycle on (the engine takes the next command word from then)
+            busy = []
+            for _ in range(3):
+                await FallingEdge(dut.clk)
+                busy.append(int(dut.status.value) & 1)
+            assert busy == [1, 0, 0], f"{tag}: busy after the tlast transfer {busy}, expected [1, 0, 0]"
         check_frame(ecfg, frame, exp, tag)
         from macforge.golden.engine_cycles import job_cycles
         model = job_cycles(ecfg, *L.dims, precision=L.precision, **_budgets(ecfg, L))
