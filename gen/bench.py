@@ -42,6 +42,9 @@ Writes into ``build/bench/`` (``--out``):
 
 ``summary.md`` -- the key figures in tables.
 
+``tmac.json`` + ``tmac.md`` -- the tMAC table of :mod:`macforge.gen.bench_tmac` (digits MLP on 8x8: parallel,
+bit-serial, tMAC; accuracy, cycles, ECP5 area, LUT x cycles, ratios), unless ``--no-tmac``/``--quick``.
+
 Order and time budget (``--budget-s``, default 840 s): required items first (arrays 4x4/8x8 both
 dataflows and 16x16 OS; measured 256^3 GEMMs on 8x8 and 16x16; the public-flat-rw comparison on 8x8 OS;
 the bit-serial OS sweep; all PE and default-mapped array synthesis), then optional items in priority
@@ -563,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="time budget for optional items (default 840 s, quick: unlimited)")
+    ap.add_argument("--no-tmac", action="store_true",
+                    help="skip the tMAC table (macforge.gen.bench_tmac: needs `make train`'s bundles)")
     args = ap.parse_args(argv)
     import macforge.rtl.verilog  # noqa: F401  (import Amaranth before anything is timed)
     from macforge.gen.emit import tool_versions
@@ -570,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    shared_root = runner.BUILD_ROOT
     cache = out / "simcache"
     if cache.exists():
         shutil.rmtree(cache)
@@ -629,6 +635,14 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.md").write_text(summary_md(arr, bs, meta))
     shutil.rmtree(cache, ignore_errors=True)
     print(f"wrote {out}/array.json, bitserial.json, bitserial_cycles.png, summary.md ({meta['total_s']:.0f} s)")
+    if not args.no_tmac and not args.quick:
+        from macforge.gen import bench_tmac
+
+        runner.BUILD_ROOT = shared_root      # the engines' builds are shared with `macforge sim`
+        try:
+            bench_tmac.run(out)
+        except FileNotFoundError as exc:
+            print(f"tMAC table skipped: {exc}")
     return 0
 
 
