@@ -62,8 +62,13 @@ def jobs_for(e: EngineConfig, seed: int) -> list[dict]:
     return jobs
 
 
-@pytest.mark.parametrize("alpha", [1, 2, 4, 8])
-@pytest.mark.parametrize("mac", ["parallel", "bitserial"])
+#: default tier: two builds per MAC; every (MAC, alpha) in the slow tier (``make test-all``)
+FAST = {("parallel", 1), ("parallel", 4), ("bitserial", 2), ("bitserial", 8)}
+CASES = [pytest.param(mac, a, marks=() if (mac, a) in FAST else pytest.mark.slow, id=f"{mac}-{a}")
+         for mac in ("parallel", "bitserial") for a in (1, 2, 4, 8)]
+
+
+@pytest.mark.parametrize("mac,alpha", CASES)
 def test_packed_engine(mac, alpha, seed):
     e = engine(mac, alpha)
     jobs = jobs_for(e, seed)

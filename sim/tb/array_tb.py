@@ -108,6 +108,11 @@ class ArrayBench:
         abits = R * aw
         if cfg.mac == "tmac":
             return self.encode_tmac(sch)
+        if cfg.alpha is not None:      # packed WS array: R x alpha activation lanes, {w, sel} weight lanes
+            abits = R * cfg.alpha * aw
+            beats = [pack(a, aw) | (int(f[0]) << abits) | (int(f[1]) << (abits + 1)) | (int(f[2]) << (abits + 2))
+                     for a, f in zip(sch.acts.tolist(), sch.flags)]
+            return beats, [pack(w, ww + cfg.sel_bits) for w in sch.weights.tolist()]
         if cfg.dataflow == "os":
             wbits = C * ww
             beats = [pack(a, aw) | (pack(w, ww) << abits) | (int(f[0]) << (abits + wbits))
@@ -227,7 +232,13 @@ async def gemm_jobs(dut):
     for idx, job in enumerate(spec["jobs"]):
         nrng = np.random.default_rng([seed, idx])
         p = job.get("precision")
-        if cfg.mac == "tmac":
+        if cfg.alpha is not None:      # column combining: a random sparse W, packed (macforge.golden.colcomb)
+            from macforge.golden.colcomb import pack as cc_pack, packed_schedule
+            a, w = random_operands(cfg, job["M"], job["K"], job["N"], nrng, p, job.get("wide", False))
+            w[nrng.random(w.shape) >= job.get("density", 1.0 / cfg.alpha)] = 0
+            pm = cc_pack(w, job.get("alpha", cfg.alpha), job.get("gamma", 0.5))
+            sch = packed_schedule(cfg, a, pm, precision=p if cfg.mac == "bitserial" else None)
+        elif cfg.mac == "tmac":
             a, w = tmac_operands(cfg, job["M"], job["K"], job["N"], nrng)
             sch = tmac_schedule(cfg, a, w, job.get("k", cfg.k_max), job.get("k_x", cfg.kx_max),
                                 job.get("encoding", cfg.encodings[-1]))
