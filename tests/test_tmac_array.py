@@ -30,7 +30,8 @@ def budget_jobs(cfg: ArrayConfig) -> list[dict]:
         for kx in range(1, cfg.kx_max + 1):
             jobs.append({"M": R + 1, "K": K, "N": C + 1, "k": k, "k_x": kx, "encoding": ENCS[(k + kx) % 2]})
     for e in ENCS:
-        jobs.append({"M": R, "K": 3 * R * g + 1, "N": C, "k": cfg.k_max, "k_x": cfg.kx_max, "encoding": e})
+        K_long = min(3 * R * g, (cfg.max_k - 1) // g * g) + 1      # several WS K-chunks, within max_k
+        jobs.append({"M": R, "K": K_long, "N": C, "k": cfg.k_max, "k_x": cfg.kx_max, "encoding": e})
         jobs.append({"M": 1, "K": 1, "N": 1, "k": 1, "k_x": 1, "encoding": e})
     return jobs
 
