@@ -20,6 +20,8 @@ COMMANDS = {
     "sim": "macforge.gen.cmd_sim",
     "pnr": "macforge.gen.cmd_pnr",
     "handoff": "macforge.gen.cmd_handoff",
+    "sweep": "macforge.gen.cmd_sweep",
+    "report": "macforge.gen.cmd_report",
 }
 
 
