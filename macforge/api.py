@@ -325,7 +325,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     limit : int, optional
         Only the first ``limit`` images.
     precision : int, optional
-        Bit-serial activation precision ``p`` (default ``a_bits``; ignored by the parallel MAC).
+        Bit-serial activation precision ``p`` (default ``a_bits``; ignored by the parallel MAC and the
+        tMAC, which runs the bundle's ``k``, ``k_x`` and encoding).
     batch : int
         Images per engine job (the ``M`` of a job).
     idle, bp : float
@@ -400,8 +401,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
         tq = net.tq
         if tq is None:
             raise ValueError("mac='tmac' needs a term-quantized model (bundle with a 'tq' section)")
-        if precision is not None:
-            raise ValueError(f"precision={precision} is a bit-serial option; the tMAC takes the bundle's k, k_x")
+        # precision is ignored, as by the parallel MAC (`make sim` always passes one): the tMAC runs the
+        # bundle's own budgets k, k_x
         if tq.g != e.array.g:
             raise ValueError(f"the model's group size g={tq.g} differs from the engine's g={e.array.g}")
         e.array.check_budgets(tq.k, tq.k_x, tq.encoding)
