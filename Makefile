@@ -72,6 +72,8 @@ check-baselines: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m macforge.gen.bench
+	$(PY) -m macforge.gen.fpga_bench
+	$(PY) -m macforge.gen.bench_colcomb
 
 train: $(VENV)/.installed
 	$(MACFORGE) train --out build/train
