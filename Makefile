@@ -22,7 +22,7 @@ SPEED     ?= 8
 SEEDS     ?= 1
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench train sim tq docs engine-doc clean help
+.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-sweep codesign train sim tq docs engine-doc clean help
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -34,6 +34,7 @@ help:
 	@echo "make handoff   the handoff bundle (Verilog, constraints, FuseSoC core, README) -> build/handoff/..."
 	@echo "make check-baselines  area/Fmax of the reference configurations vs baselines/fpga.json"
 	@echo "make bench     benchmarks -> build/bench/*.json and *.png"
+	@echo "make codesign  the co-design sweep of the digits MLP (sweeps/codesign_digits.toml) -> build/codesign"
 	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
 	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
 	@echo "make docs      API reference (Sphinx + numpydoc, warnings are errors) -> build/docs/html"
@@ -81,6 +82,14 @@ train: $(VENV)/.installed
 sim: $(VENV)/.installed
 	@test -f $(MODEL) || $(MAKE) train
 	$(MACFORGE) sim --model $(MODEL) $(HW) --precision $(PRECISION) --out build/sim_report/$(MAC)_$(DATAFLOW)_$(ROWS)x$(COLS)
+
+codesign: $(VENV)/.installed
+	$(MACFORGE) sweep sweeps/codesign_digits.toml --out build/codesign
+
+bench: bench-sweep
+bench-sweep: $(VENV)/.installed
+	@test -f $(MODEL) || $(MAKE) train
+	$(PY) -m macforge.gen.sweep.bench
 
 tq: $(VENV)/.installed
 	$(MACFORGE) tq 1 12 5 137 --budget 4

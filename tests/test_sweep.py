@@ -298,3 +298,22 @@ def test_failed_point_is_recorded_and_the_others_finish(tmp_path, bundle, frozen
     assert r.returncode == 0 and "1 from the database, 1 run, 0 failed" in r.stdout, r.stdout
     assert main(["report", str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["rows"][1]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_ray_backend_gives_the_local_pools_results(tmp_path, bundle, frozen_env):
+    """The same sweep as Ray tasks on a local Ray instance with 2 workers and on the local pool."""
+    spec = tiny_spec(tmp_path, bundle, macs=("parallel", "bitserial"), sizes=("1x1", "2x2"), precision=(4, 6))
+    runs = {}
+    for backend in ("local", "ray"):
+        out = tmp_path / backend
+        t0 = time.perf_counter()
+        r = _sweep(spec, out, "--backend", backend, "--workers", "2", env=frozen_env)
+        runs[backend] = time.perf_counter() - t0
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"on {backend} (2 workers)" in r.stdout and "12 tasks: 0 from the database, 12 run, 0 failed" in r.stdout
+    print(f"wall time: local {runs['local']:.1f} s, ray {runs['ray']:.1f} s")
+    with Store(tmp_path / "local" / "sweep.db") as a, Store(tmp_path / "ray" / "sweep.db") as b:
+        sa, sb = a.snapshot(), b.snapshot()
+    assert len(sa["results"]) == 12 and all(row[3] == "ok" for row in sa["results"])
+    assert sa == sb
