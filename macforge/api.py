@@ -305,6 +305,31 @@ def _check_prob(name: str, v: float) -> None:
         raise ValueError(f"{name} must be a probability in [0, 1), got {v}")
 
 
+def golden_trace(net: IntMLP, array: ArrayConfig, x: np.ndarray, precision: int | None = None):
+    """The golden integer trace of ``x`` for the MAC family of ``array``: what that hardware must compute.
+
+    Returns ``(trace, precision, tq)``: the :func:`~macforge.golden.mlp.mlp_forward_int` trace, the
+    bit-serial precision used (``None`` for other families) and the tMAC's term-quantization settings
+    (``None`` for other families). The bit-serial MAC runs at ``precision`` (default ``a_bits``); the
+    tMAC runs the model's own budgets ``k``, ``k_x`` (``precision`` is ignored, as by the parallel MAC).
+    """
+    from macforge.golden.mlp import mlp_forward_int
+
+    if array.mac == "bitserial":
+        prec = precision if precision is not None else net.a_bits
+        array.check_precision(prec)
+        return mlp_forward_int(net, x, mode="bitserial", precision=prec), prec, None
+    if array.mac == "tmac":
+        tq = net.tq
+        if tq is None:
+            raise ValueError("mac='tmac' needs a term-quantized model (bundle with a 'tq' section)")
+        if tq.g != array.g:
+            raise ValueError(f"the model's group size g={tq.g} differs from the engine's g={array.g}")
+        array.check_budgets(tq.k, tq.k_x, tq.encoding)
+        return mlp_forward_int(net, x, mode="tq", tq=tq), None, tq
+    return mlp_forward_int(net, x), None, None
+
+
 def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = None, *,
              x: np.ndarray | None = None, y: np.ndarray | None = None, limit: int | None = None,
              precision: int | None = None, batch: int = 150, idle: float = 0.0, bp: float = 0.0,
@@ -344,7 +369,6 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     """
     from tqdm.auto import tqdm
 
-    from macforge.golden.mlp import mlp_forward_int
     from macforge.sim.engine_run import build_engine, run_engine
     from macforge.sim.runner import BUILD_ROOT
 
@@ -391,24 +415,7 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     elif e.array.alpha is not None:
         raise ValueError(f"this engine is built with column combining (alpha={e.array.alpha}): it takes packed "
                          f"bundles only (macforge train --column-combine), got a dense model")
-    prec = None
-    tq = None
-    if e.array.mac == "bitserial":
-        prec = precision if precision is not None else net.a_bits
-        e.array.check_precision(prec)
-        trace = mlp_forward_int(net, x, mode="bitserial", precision=prec)
-    elif e.array.mac == "tmac":
-        tq = net.tq
-        if tq is None:
-            raise ValueError("mac='tmac' needs a term-quantized model (bundle with a 'tq' section)")
-        # precision is ignored, as by the parallel MAC (`make sim` always passes one): the tMAC runs the
-        # bundle's own budgets k, k_x
-        if tq.g != e.array.g:
-            raise ValueError(f"the model's group size g={tq.g} differs from the engine's g={e.array.g}")
-        e.array.check_budgets(tq.k, tq.k_x, tq.encoding)
-        trace = mlp_forward_int(net, x, mode="tq", tq=tq)
-    else:
-        trace = mlp_forward_int(net, x)
+    trace, prec, tq = golden_trace(net, e.array, x, precision)
     golden_pred = trace.predict()
 
     out = Path(out_dir).resolve() if out_dir is not None else BUILD_ROOT / "sim_api" / e.top_name
@@ -559,12 +566,7 @@ class Accelerator:
 
     def predict(self, x: np.ndarray, precision: int | None = None) -> np.ndarray:
         """Golden (NumPy) predictions for integer inputs ``x``: what the hardware must compute."""
-        from macforge.golden.mlp import mlp_forward_int
-
-        if self.engine.array.mac == "bitserial":
-            p = precision if precision is not None else self.model.a_bits
-            return mlp_forward_int(self.model, np.asarray(x), mode="bitserial", precision=p).predict()
-        return mlp_forward_int(self.model, np.asarray(x)).predict()
+        return golden_trace(self.model, self.engine.array, np.asarray(x), precision)[0].predict()
 
     def write(self, out_dir: str | Path) -> EmitResult:
         """Emit the engine's Verilog and manifest (see :func:`emit`)."""
