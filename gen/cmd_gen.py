@@ -80,6 +80,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
     p.add_argument("--config", type=Path, metavar="FILE.json",
                    help="ArrayConfig as JSON (flags override its values)")
+    p.add_argument("--no-pipeline", dest="pipeline", action="store_const", const=False, default=None,
+                   help="without the timing-closure registers (ArrayConfig.pipeline; default on: one cycle "
+                        "more latency, higher Fmax)")
     for flag, field, hlp in TMAC_OPTIONS:
         p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
     p.add_argument("--encodings", type=lambda t: tuple(x for x in t.split(",") if x), metavar="E[,E]",
@@ -104,7 +107,7 @@ def config_from_args(args: argparse.Namespace) -> ArrayConfig:
         if isinstance(base.get("array"), dict):        # an EngineConfig (engine manifest): its array
             base = base["array"]
     fields = (["mac", "dataflow"] + [f for f, _ in INT_OPTIONS.values()] + [f for _, f, _ in TMAC_OPTIONS]
-              + ["encodings"])
+              + ["encodings", "pipeline"])
     merged = dict(base)
     for f in fields:
         v = getattr(args, f, None)

@@ -154,13 +154,15 @@ def cycle_model(cfg: ArrayConfig) -> dict:
         g = gemm_cycles(cfg, M, K, N, p)
         if cfg.dataflow == "os":
             lat = {"output_latency_cycles": os_output_latency(cfg),
-                   "output_latency_definition": "final slot of a tile -> its first output row (R + C + 1)",
-                   "single_tile_latency_cycles": K * L + 2 * R + C + 1,
+                   "output_latency_definition": "final slot of a tile -> its first output row (R + C + 1 + P, "
+                                                "P = pipelining stage)",
+                   "single_tile_latency_cycles": K * L + 2 * R + C + 1 + cfg.pipe_latency,
                    "single_tile_latency_definition": f"first beat accepted -> last output row of one "
                                                      f"K={K} tile, counted inclusive (K L + 2R + C + 1)"}
         else:
-            lat = {"output_latency_cycles": L + R + C + 2,
-                   "output_latency_definition": "activation beat accepted -> its output row (L + R + C + 2)"}
+            lat = {"output_latency_cycles": L + R + C + 2 + cfg.pipe_latency,
+                   "output_latency_definition": "activation beat accepted -> its output row (L + R + C + 2 + P, "
+                                                "P = pipelining stage)"}
         entries.append({
             "precision": p if p is not None else cfg.a_width,
             "cycles_per_product": L,
@@ -187,7 +189,7 @@ def tmac_cycle_model(cfg: ArrayConfig, M: int, K: int, N: int) -> dict:
         for kx in range(1, cfg.kx_max + 1):
             L = k * kx
             gc = tmac_gemm_cycles(cfg, M, K, N, k, kx)
-            lat = (L + R + C + 2) if cfg.dataflow == "ws" else R + C + 1
+            lat = ((L + R + C + 2) if cfg.dataflow == "ws" else R + C + 1) + cfg.pipe_latency
             entries.append({"k": k, "k_x": kx, "cycles_per_group": L, "output_latency_cycles": lat,
                             "steady_cycles_per_tile": gc.steady_cycles_per_tile,
                             "gemm": {"M": M, "K": K, "N": N, "cycles": gc.cycles, "tiles": gc.tiles,

@@ -226,16 +226,25 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
     tag = f"pnr_{family}"
     # iCE40 UltraPlus parts have SB_MAC16 DSPs; synth_ice40 maps multipliers to them only with -dsp
     base_opts = "-dsp" if family == "ice40" and dev in ("up3k", "up5k") else ""
-    try:
-        sres = _synth_sources(d, sources, sy_top, family, tag, opts=base_opts)
-        synth_opts = base_opts
-    except RuntimeError as exc:
-        # Yosys 0.70's abc9 trips an internal assertion (ABC_OPS_REINTEGRATE, rtlil.cc) on some netlists
-        # (seen: 8x8 arrays with enable-gated product registers); mapping with -dff avoids it.
-        if "Assert" not in str(exc):
-            raise
-        synth_opts = (base_opts + " -dff").strip()
-        sres = _synth_sources(d, sources, sy_top, family, tag, opts=synth_opts)
+    # the netlist of an earlier run is reused when the sources are byte-identical (seeds/speeds sweep)
+    import hashlib
+    key = hashlib.sha256(b"".join((d / f).read_bytes() for f in sources) + base_opts.encode()).hexdigest()
+    cache = d / f"{tag}.synth.json"
+    cached = json.loads(cache.read_text()) if cache.is_file() else None
+    if cached and cached.get("key") == key and (d / f"{tag}.netlist.json").is_file():
+        sres, synth_opts = cached["sres"], cached["opts"]
+    else:
+        try:
+            sres = _synth_sources(d, sources, sy_top, family, tag, opts=base_opts)
+            synth_opts = base_opts
+        except RuntimeError as exc:
+            # Yosys 0.70's abc9 trips an internal assertion (ABC_OPS_REINTEGRATE, rtlil.cc) on some
+            # netlists (seen: 8x8 arrays with enable-gated product registers); mapping with -dff avoids it.
+            if "Assert" not in str(exc):
+                raise
+            synth_opts = (base_opts + " -dff").strip()
+            sres = _synth_sources(d, sources, sy_top, family, tag, opts=synth_opts)
+        cache.write_text(json.dumps({"key": key, "opts": synth_opts, "sres": sres}))
     netlist = f"{tag}.netlist.json"
     if family == "ecp5":
         cons = "pnr_clk.lpf"

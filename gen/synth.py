@@ -121,6 +121,13 @@ def synth(verilog_file, top: str, *, family: str = "ecp5", nodsp: bool = False, 
               f"tee -q -o {tag}.stat.json stat -json")
     t0 = time.perf_counter()
     proc = run_yosys(["-q", "-l", f"{tag}.log", "-p", script], cwd, timeout=timeout)
+    log = cwd / f"{tag}.log"
+    if proc.returncode != 0 and log.exists() and "Assert `GetSize(conn.first)" in log.read_text(errors="replace"):
+        # Yosys 0.70's abc9 trips an internal assertion on some netlists (8x8 arrays with enable-gated
+        # product registers); mapping with -dff avoids it (macforge.gen.pnr does the same)
+        opts += " -dff"
+        script = script.replace(f"synth_{family} -top", f"synth_{family} -dff -top")
+        proc = run_yosys(["-q", "-l", f"{tag}.log", "-p", script], cwd, timeout=timeout)
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
         log = (cwd / f"{tag}.log")

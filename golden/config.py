@@ -115,6 +115,12 @@ class ArrayConfig:
         may stream (the M of one tile). Ignored for OS.
     fault : Fault or None
         Test-only :class:`Fault` (``None`` for real designs).
+    pipeline : bool
+        Timing-closure registers (default ``True``, the fast design): WS arrays register every PE's
+        contribution before it joins the column's partial sum and select the stationary weight one
+        cycle ahead; the parallel OS PE registers its product before the accumulator. Each adds exactly
+        one cycle of output latency (:attr:`pipe_latency`), which :mod:`macforge.golden.cycles` and
+        :mod:`macforge.golden.engine_cycles` include; throughput is unchanged.
     alpha : int or None
         Column combining (``None``: a plain array). A packed WS array whose every row carries ``alpha``
         activations and whose every PE stores, beside its weight, a select index of
@@ -154,12 +160,15 @@ class ArrayConfig:
     kx_max: int | None = None
     encodings: tuple | None = None
     alpha: int | None = None
+    pipeline: bool = True
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *ROWS_RANGE)
         _check_int("cols", self.cols, *COLS_RANGE)
         _check_choice("dataflow", self.dataflow, DATAFLOWS)
         _check_choice("mac", self.mac, MAC_KINDS)
+        if not isinstance(self.pipeline, bool):
+            raise ValueError(f"pipeline must be true or false, got {self.pipeline!r}")
         _check_int("a_width", self.a_width, *WIDTH_RANGE)
         _check_int("w_width", self.w_width, *WIDTH_RANGE)
         _check_int("max_k", self.max_k, *MAX_K_RANGE)
@@ -209,6 +218,25 @@ class ArrayConfig:
         object.__setattr__(self, "encodings", tuple(e for e in TMAC_ENCODINGS if e in enc))
 
     # ----- derived figures -------------------------------------------------------------------------
+    @property
+    def ws_pipe(self) -> int:
+        """Extra cycles of a WS array from ``pipeline`` (1 or 0): each PE's contribution is registered
+        before it joins the partial sum, and the stationary weight is selected one cycle ahead (every MAC
+        family: an array property, :mod:`macforge.rtl.ws_array`)."""
+        return int(self.pipeline and self.dataflow == "ws")
+
+    @property
+    def os_pipe(self) -> int:
+        """Extra cycles of an OS array from ``pipeline`` (1 or 0): the parallel OS PE registers its
+        product before the accumulator (:class:`macforge.rtl.mac.ParallelOsPE`); other OS PEs have no
+        such stage yet (0)."""
+        return int(self.pipeline and self.dataflow == "os" and self.mac == "parallel")
+
+    @property
+    def pipe_latency(self) -> int:
+        """Extra output latency (cycles) of the pipelining option for this configuration."""
+        return self.ws_pipe + self.os_pipe
+
     def cycles_per_step(self, precision: int | None = None, k: int | None = None,
                         k_x: int | None = None) -> int:
         """Cycles one MAC step needs: 1 (parallel, one product), ``p`` (bit-serial, one product at

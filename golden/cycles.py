@@ -9,10 +9,12 @@ Output stationary (:func:`os_job_cycles`), tiles with reduction lengths ``K_0, K
 
     E_0 = K_0 * L                              (cycle of tile 0's final slot; slots start in cycle 1)
     E_t = E_(t-1) + max(K_t * L, R)            (drain spacing: one result row per cycle)
-    row r of tile t leaves in cycle E_t + R + C + 1 + r
-    N   = E_last + 2R + C + 1
+    row r of tile t leaves in cycle E_t + R + C + 1 + P + r
+    N   = E_last + 2R + C + 1 + P
 
-so one tile alone has latency ``K L + 2R + C + 1`` and back-to-back tiles cost ``max(K L, R)`` each.
+so one tile alone has latency ``K L + 2R + C + 1 + P`` and back-to-back tiles cost ``max(K L, R)`` each.
+``P`` is :attr:`ArrayConfig.pipe_latency` (1 with the pipelining option on where the design has the
+stage: WS arrays of every MAC family and the parallel OS PE; else 0): it adds latency, never throughput.
 
 Weight stationary (:func:`ws_job_cycles`), weight tiles ``n`` streaming ``M_n`` activation rows each,
 double-buffered weights (buffer ``n mod 2``), ``B = L + R + C - 2`` the release time of a buffer::
@@ -21,8 +23,8 @@ double-buffered weights (buffer ``n mod 2``), ``B = L + R + C - 2`` the release 
     W_n = S_n + R - 1                          (R weight rows, one per cycle)
     A_n = max(W_n + 1, T_(n-1) + L)            (first activation beat of tile n)
     T_n = A_n + (M_n - 1) * L                  (its tlast beat)
-    an output row leaves L + R + C + 2 cycles after its beat is accepted
-    N   = T_last + L + R + C + 3
+    an output row leaves L + R + C + 2 + P cycles after its beat is accepted
+    N   = T_last + L + R + C + 3 + P
 
 In steady state a tile costs ``max(M L, R, ...)``: weight loading hides behind compute whenever
 ``M L >= L + 2R + C - 1``.
@@ -36,8 +38,8 @@ from .config import ArrayConfig
 
 
 def os_output_latency(cfg: ArrayConfig) -> int:
-    """Cycles from the final slot of a tile to its first output row: ``R + C + 1``."""
-    return cfg.rows + cfg.cols + 1
+    """Cycles from the final slot of a tile to its first output row: ``R + C + 1 + P``."""
+    return cfg.rows + cfg.cols + 1 + cfg.pipe_latency
 
 
 def os_job_cycles(cfg: ArrayConfig, ks: list[int], L: int = 1) -> int:
@@ -48,7 +50,7 @@ def os_job_cycles(cfg: ArrayConfig, ks: list[int], L: int = 1) -> int:
     e = ks[0] * L
     for k in ks[1:]:
         e += max(k * L, R)
-    return e + 2 * R + C + 1
+    return e + 2 * R + C + 1 + cfg.pipe_latency
 
 
 def ws_job_cycles(cfg: ArrayConfig, ms: list[int], L: int = 1) -> int:
@@ -67,7 +69,7 @@ def ws_job_cycles(cfg: ArrayConfig, ms: list[int], L: int = 1) -> int:
         a_n = w_n + 1 if n == 0 else max(w_n + 1, T[n - 1] + L)
         T.append(a_n + (m - 1) * L)
         W_prev = w_n
-    return T[-1] + L + R + C + 3
+    return T[-1] + L + R + C + 3 + cfg.pipe_latency
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,13 @@ class EngineConfig:
         return self.nt_max * self.kp_max
 
     @property
+    def post_pipe(self) -> int:
+        """Registered post-processing stages added by the pipelining option (``array.pipeline``): 5
+        (``v = y + bias``; four 18x18 partial products of ``v * M0``; two partial sums; ``+ 2^(S-1)``;
+        ``>> S``; then the clamp into the output register), else 0. Each adds one cycle of latency."""
+        return 5 if self.array.pipeline else 0
+
+    @property
     def top_name(self) -> str:
         a = self.array
         cc = f"_cc{a.alpha}" if a.alpha else ""

@@ -22,11 +22,13 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
   slot presented in cycle ``E`` puts row ``r`` on the output in cycle ``E + R + C + 1 + r``. WS: weight
   rows enter a free buffer (``R`` rows, then ``full``), a buffer is free again ``L + R + C - 2`` cycles
   after its tile's ``tlast`` beat; activation beats need the current buffer ``full``; a beat accepted in
-  cycle ``t`` with ``last`` puts its row on the output in ``t + L + R + C + 2``.
+  cycle ``t`` with ``last`` puts its row on the output in ``t + L + R + C + 2``. Both plus ``P``
+  (:attr:`~macforge.golden.config.ArrayConfig.pipe_latency`, the pipelining option's extra stage).
 * **tMAC.** The budget word is taken in cycle 1 (the parameters start a cycle later); the reduction
   runs in groups (``K`` steps become ``ceil(K/g)``) of ``L = k k_x`` slots.
-* **Output.** The post-processing register takes an array row in its cycle and transfers it on
-  ``m_axis`` in the next one.
+* **Output.** The post-processing pipeline takes an array row in its cycle and transfers it on
+  ``m_axis`` ``1 + Q`` cycles later (``Q`` = :attr:`~macforge.golden.engine_config.EngineConfig.post_pipe`:
+  5 registered stages with the pipelining option, else 0).
 
 Without a stall the total is dominated by ``sum over blocks of max(load_b+1, compute_b)``: e.g. a
 256 x 256 x 256 layer on an 8x8 OS array with a 64-bit bus needs 12 x 32 + 8192 + ~32 x 258 load cycles
@@ -52,6 +54,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     check_dims(e, M, K, N)        # the hardware rejects anything else (error 2 / 3)
     a: ArrayConfig = e.array
     R, C = a.rows, a.cols
+    P = a.pipe_latency + e.post_pipe   # pipelining option: extra array + post-processing latency
     L = a.cycles_per_step(precision, k=k, k_x=k_x)
     OS = a.dataflow == "os"
     wax = e.axis_width
@@ -139,9 +142,9 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
         if OS:
             if slot_last:
                 since_last = 1
-                last_row_cycle_tile = t + R + C + 1 + R - 1
+                last_row_cycle_tile = t + R + C + 1 + a.pipe_latency + R - 1
                 if trace is not None:
-                    trace["m_axis"] += [t + R + C + 2 + r for r in range(R)]
+                    trace["m_axis"] += [t + R + C + 2 + P + r for r in range(R)]
                 rows_seen += R
                 if rows_seen == rows_total:
                     last_row_cycle = last_row_cycle_tile
@@ -157,10 +160,10 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             t_take = s_take and s_tlast
             if s_take and s_last:
                 if trace is not None:
-                    trace["m_axis"].append(t + L + R + C + 3)
+                    trace["m_axis"].append(t + L + R + C + 3 + P)
                 rows_seen += 1
                 if rows_seen == rows_total:
-                    last_row_cycle = t + L + R + C + 2
+                    last_row_cycle = t + L + R + C + 2 + a.pipe_latency
             for b in (0, 1):
                 if t_take and cb == b:
                     wbusy[b] = B_rel
@@ -199,7 +202,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                                    ("P", "W")[s_i] if s_i < 2 else f"A{s_i - 2}")
             trace["array"].append(s_blk if s_take else None)
         if last_row_cycle is not None and rows_seen == rows_total and t >= last_row_cycle:
-            return last_row_cycle + 2
+            return last_row_cycle + 2 + e.post_pipe
         # activation generator (uses the register values of this cycle)
         if adv:
             sv = 1 if g_have else 0

@@ -542,33 +542,90 @@ class Engine(wiring.Component):
 
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
-        lanes = []
-        for j in range(C):
-            prm = p_rd.data[j]
-            y = arr.o.payload.y[j]
-            v = Signal(signed(max(a.acc_width, 32) + 1), name=f"v{j}")
-            m.d.comb += v.eq(y + prm.bias)
-            s6 = Signal(6, name=f"s{j}")
-            m.d.comb += s6.eq(prm.shift[:6])
-            prod = Signal(signed(72), name=f"prod{j}")
-            m.d.comb += prod.eq(v * Cat(prm.m0[:31], Const(0, 1)).as_signed())
-            rnd = Signal(64, name=f"rnd{j}")
-            m.d.comb += rnd.eq(Const(1, 1) << (s6 - 1)[:6])
-            sh = Signal(signed(72), name=f"sh{j}")
-            m.d.comb += sh.eq((prod + rnd) >> s6)
-            lo = Mux(relu, 0, -(1 << (aw - 1)))
-            q = Signal(signed(32), name=f"q{j}")
+        lo = Mux(relu, 0, -(1 << (aw - 1)))
+        Q = e.post_pipe              # pipelining option: 5 registered post-processing stages (or 0)
+        o_take = Signal()
+        m.d.comb += o_take.eq(arr.o.valid & arr.o.ready)
+        adv = p_free                 # the post pipeline advances with the output register
+
+        def clamp(m, sh, name):
+            q = Signal(signed(32), name=name)
             with m.If(sh > hi):
                 m.d.comb += q.eq(hi)
             with m.Elif(sh < lo):
                 m.d.comb += q.eq(lo)
             with m.Else():
                 m.d.comb += q.eq(sh)
+            return q
+
+        wv = max(a.acc_width, 32) + 1          # v = y + bias, exact
+        lanes = []
+        stage_valid = []
+        for j in range(C):
+            prm = p_rd.data[j]
+            y = arr.o.payload.y[j]
+            v = Signal(signed(wv), name=f"v{j}")
+            m.d.comb += v.eq(y + prm.bias)
             # padding is zero: lanes past N (last tile) and, OS, rows past M (last block)
-            keep = (o_n0 + j < jN) & ((o_m0 + o_r < jM) if OS else Const(1))
-            lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
-        o_take = Signal()
-        m.d.comb += o_take.eq(arr.o.valid & arr.o.ready)
+            keep = Signal(name=f"keep{j}")
+            m.d.comb += keep.eq((o_n0 + j < jN) & ((o_m0 + o_r < jM) if OS else Const(1)))
+            if Q == 0:
+                s6 = Signal(6, name=f"s{j}")
+                m.d.comb += s6.eq(prm.shift[:6])
+                prod = Signal(signed(72), name=f"prod{j}")
+                m.d.comb += prod.eq(v * Cat(prm.m0[:31], Const(0, 1)).as_signed())
+                rnd = Signal(64, name=f"rnd{j}")
+                m.d.comb += rnd.eq(Const(1, 1) << (s6 - 1)[:6])
+                sh = Signal(signed(72), name=f"sh{j}")
+                m.d.comb += sh.eq((prod + rnd) >> s6)
+                q = clamp(m, sh, f"q{j}")
+                lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
+                continue
+            # ---- Q = 5 registered stages (all advance together with the output register):
+            # 1: v, M0, S   2: four partial products v_lo/v_hi x M0_lo/M0_hi (one 18x18 DSP each)
+            # 3: two partial sums   4: v*M0 + 2^(S-1)   5: >> S   then clamp into the output register
+            def reg(shape, name, d):
+                r = Signal(shape, name=name)
+                with m.If(adv):
+                    m.d.sync += r.eq(d)
+                return r
+            v1 = reg(signed(wv), f"v1_{j}", v)
+            m1 = reg(31, f"m1_{j}", prm.m0[:31])
+            s1 = reg(6, f"s1_{j}", prm.shift[:6])
+            k1 = reg(1, f"k1_{j}", keep)
+            vlo, vhi = v1[:17], v1[17:].as_signed()
+            mlo, mhi = m1[:16], m1[16:31]
+            p00 = reg(unsigned(33), f"p00_{j}", vlo * mlo)
+            p01 = reg(unsigned(32), f"p01_{j}", vlo * mhi)
+            p10 = reg(signed(wv - 17 + 17), f"p10_{j}", vhi * mlo)
+            p11 = reg(signed(wv - 17 + 16), f"p11_{j}", vhi * mhi)
+            v2, s2, k2 = reg(signed(wv), f"v2_{j}", v1), reg(6, f"s2_{j}", s1), reg(1, f"k2_{j}", k1)
+            pa = reg(unsigned(49), f"pa_{j}", p00 + (p01 << 16))
+            pb = reg(signed(72), f"pb_{j}", (p10 << 17) + (p11 << 33))
+            v3, s3, k3 = reg(signed(wv), f"v3_{j}", v2), reg(6, f"s3_{j}", s2), reg(1, f"k3_{j}", k2)
+            rnd = Signal(64, name=f"rnd{j}")
+            m.d.comb += rnd.eq(Const(1, 1) << (s3 - 1)[:6])
+            pr = reg(signed(72), f"pr_{j}", pa + pb + rnd)
+            v4, s4, k4 = reg(signed(wv), f"v4_{j}", v3), reg(6, f"s4_{j}", s3), reg(1, f"k4_{j}", k3)
+            sh = reg(signed(72), f"sh_{j}", pr >> s4)
+            v5, k5 = reg(signed(wv), f"v5_{j}", v4), reg(1, f"k5_{j}", k4)
+            q = clamp(m, sh, f"q{j}")
+            lanes.append(Mux(k5, Mux(requant, q, v5[:32]), 0))
+        out_fire = Signal()
+        out_last = Signal()
+        pipe_empty = Signal()
+        if Q == 0:
+            m.d.comb += [out_fire.eq(o_take), out_last.eq(o_final & ~err), pipe_empty.eq(1)]
+        else:
+            vals, lasts = [o_take], [o_final & ~err]
+            for k in range(Q):
+                vk, lk = Signal(name=f"pval{k + 1}"), Signal(name=f"plast{k + 1}")
+                with m.If(adv):
+                    m.d.sync += [vk.eq(vals[-1]), lk.eq(lasts[-1])]
+                vals.append(vk)
+                lasts.append(lk)
+            m.d.comb += [out_fire.eq(vals[-1] & adv), out_last.eq(lasts[-1]),
+                         pipe_empty.eq(~Cat(*vals[1:]).any())]
 
         fin_err_sent = Signal()
         with m.If(start):
@@ -579,10 +636,8 @@ class Engine(wiring.Component):
         stopped = Signal()
         m.d.comb += stopped.eq(g_done | (err & p_wait & (g_blk == loaded)))
         drained = Signal()
-        m.d.comb += drained.eq(stopped & (o_blk == g_blk) & ~sv & ~pv)
+        m.d.comb += drained.eq(stopped & (o_blk == g_blk) & ~sv & ~pv & pipe_empty)
         with m.If(o_take):
-            m.d.sync += [pv.eq(1), pdata.eq(Cat(*[l.as_unsigned()[:OUT_LANE_BITS] for l in lanes])),
-                         plast.eq(o_final & ~err), puser.eq(0)]
             with m.If(o_row_last):
                 m.d.sync += o_r.eq(0)
                 with m.If(o_tile_last):
@@ -591,6 +646,9 @@ class Engine(wiring.Component):
                     m.d.sync += [o_n0.eq(o_n0 + C), o_pt.eq(o_pt + 1)]
             with m.Else():
                 m.d.sync += o_r.eq(o_r + 1)
+        with m.If(out_fire):
+            m.d.sync += [pv.eq(1), pdata.eq(Cat(*[l.as_unsigned()[:OUT_LANE_BITS] for l in lanes])),
+                         plast.eq(out_last), puser.eq(0)]
         with m.Elif(p_caps & p_free):
             m.d.sync += [pv.eq(1), pdata.eq(Array([Const(w, 32) for w in caps])[caps_i]),
                          plast.eq(caps_i == n_caps - 1), puser.eq(0)]

@@ -57,7 +57,8 @@ class ParallelOsPE(wiring.Component):
     """Output-stationary parallel MAC: ``acc <- (first ? 0 : acc) + a * w`` once per valid slot.
 
     Timing: one product per cycle; ``result`` is ``acc`` including the ``last`` slot's product,
-    combinational in that cycle. A cycle with ``en = 0`` changes nothing.
+    combinational in that cycle (``cfg.pipeline``: in the next advancing cycle, the product being
+    registered first). A cycle with ``en = 0`` changes nothing.
     """
 
     def __init__(self, cfg: ArrayConfig):
@@ -68,10 +69,19 @@ class ParallelOsPE(wiring.Component):
         m = Module()
         acc = Signal(signed(self.cfg.acc_width))
         nxt = Signal(signed(self.cfg.acc_width))
-        m.d.comb += nxt.eq(Mux(self.ctl.first, 0, acc) + self.a * self.w)
-        with m.If(self.en & self.ctl.valid):
+        if self.cfg.os_pipe:
+            # pipelining option: the product (and its slot control) is registered first, the accumulator
+            # adds it one cycle later: result one cycle later, same throughput
+            prod = Signal(signed(self.cfg.a_width + self.cfg.w_width))
+            ctl = Signal.like(self.ctl)
+            with m.If(self.en):
+                m.d.sync += [prod.eq(self.a * self.w), ctl.eq(self.ctl)]
+        else:
+            prod, ctl = self.a * self.w, self.ctl
+        m.d.comb += nxt.eq(Mux(ctl.first, 0, acc) + prod)
+        with m.If(self.en & ctl.valid):
             m.d.sync += acc.eq(nxt)
-        m.d.comb += [self.result.eq(nxt), self.result_valid.eq(self.ctl.valid & self.ctl.last)]
+        m.d.comb += [self.result.eq(nxt), self.result_valid.eq(ctl.valid & ctl.last)]
         return m
 
 

@@ -141,12 +141,20 @@ class WsArray(wiring.Component):
         ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
         rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
         rp = [[Signal(signed(n), name=f"p_{i}_{j}") for j in range(C)] for i in range(R)]
+        P = cfg.ws_pipe           # pipelining option (ArrayConfig.pipeline): registered weight select
+        wcur = [[Signal(fam.weight_shape(cfg), name=f"wcur_{i}_{j}") for j in range(C)] for i in range(R)]
         with m.If(en):
             for i in range(R):
-                m.d.sync += [ra[i][0].eq(delayed(m, fe.slot_a[i], i, en, f"askew{i}")),
-                             rc[i][0].eq(delayed(m, fe.slot_ctl, i, en, f"cskew{i}"))]
+                c0 = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
+                m.d.sync += [ra[i][0].eq(delayed(m, fe.slot_a[i], i, en, f"askew{i}")), rc[i][0].eq(c0)]
                 for j in range(1, C):
                     m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
+                if P:
+                    # the weight PE (i, j) multiplies with in the next cycle, selected by the ctl that
+                    # enters rc[i][j] now (a register instead of a mux in front of the multiplier)
+                    for j in range(C):
+                        src = c0 if j == 0 else rc[i][j - 1]
+                        m.d.sync += wcur[i][j].eq(Mux(src.wsel, wb[1][i][j], wb[0][i][j]))
 
         # ---- PEs, column post units, de-skew
         cols = []
@@ -156,16 +164,30 @@ class WsArray(wiring.Component):
                 m.submodules[f"pe_{i}_{j}"] = pe
                 ctl = rc[i][j]
                 m.d.comb += [pe.a.eq(ra[i][j]), pe.ctl.eq(ctl),
-                             pe.w.eq(Mux(ctl.wsel, wb[1][i][j], wb[0][i][j])),
-                             pe.psum_in.eq(rp[i - 1][j] if i else 0)]
-                psum = pe.psum_out
+                             pe.w.eq(wcur[i][j] if P else Mux(ctl.wsel, wb[1][i][j], wb[0][i][j]))]
+                if P:
+                    # every WS PE computes psum_in + f(a, w, ctl): with psum_in = 0 it yields its
+                    # contribution f, registered here (any MAC family) and added one cycle later
+                    contrib = Signal(signed(n), name=f"f_{i}_{j}")
+                    cd = Signal(CtlLayout, name=f"cd_{i}_{j}")
+                    with m.If(en):
+                        m.d.sync += [contrib.eq(pe.psum_out), cd.eq(ctl)]
+                    m.d.comb += pe.psum_in.eq(0)
+                    total = Signal(signed(n), name=f"t_{i}_{j}")
+                    m.d.comb += total.eq((rp[i - 1][j] if i else 0) + contrib)
+                    vctl = cd
+                else:
+                    m.d.comb += pe.psum_in.eq(rp[i - 1][j] if i else 0)
+                    total = pe.psum_out
+                    vctl = ctl
+                psum = total
                 if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (i, j):
-                    psum = Mux(ctl.valid, pe.psum_out ^ cfg.fault.mask, pe.psum_out)  # test-only
+                    psum = Mux(vctl.valid, total ^ cfg.fault.mask, total)  # test-only
                 with m.If(en):
                     m.d.sync += rp[i][j].eq(psum)
             bot_ctl = Signal(CtlLayout, name=f"botc_{j}")
             with m.If(en):
-                m.d.sync += bot_ctl.eq(rc[R - 1][j])
+                m.d.sync += bot_ctl.eq(vctl)      # the ctl of the slot whose sum is in rp[R-1][j]
             post = fam.ws_post(cfg)
             m.submodules[f"post_{j}"] = post
             m.d.comb += [post.en.eq(en), post.s.eq(rp[R - 1][j]), post.ctl.eq(bot_ctl)]

@@ -27,6 +27,12 @@ def run_os_pe(pe, slots):
             if ctx.get(pe.result_valid):
                 out.append(ctx.get(pe.result))
             await ctx.tick()
+        # a registered product (ArrayConfig.pipeline) delivers the last result one cycle later
+        ctx.set(pe.ctl, {"valid": 0, "first": 0, "last": 0, "bit0": 0, "msb": 0, "wsel": 0, "tlast": 0})
+        for _ in range(getattr(pe.cfg, "os_pipe", 0)):
+            if ctx.get(pe.result_valid):
+                out.append(ctx.get(pe.result))
+            await ctx.tick()
 
     sim = Simulator(pe)
     sim.add_clock(1e-6)
@@ -35,9 +41,10 @@ def run_os_pe(pe, slots):
     return out
 
 
+@pytest.mark.parametrize("pipeline", [True, False])
 @pytest.mark.parametrize("aw,ww", [(4, 4), (8, 8), (16, 5)])
-def test_parallel_os_pe(aw, ww, rng):
-    cfg = ArrayConfig(rows=1, cols=1, a_width=aw, w_width=ww, max_k=16)
+def test_parallel_os_pe(aw, ww, pipeline, rng):
+    cfg = ArrayConfig(rows=1, cols=1, a_width=aw, w_width=ww, max_k=16, pipeline=pipeline)
     slots, ref = [], []
     for _ in range(3):
         k = int(rng.integers(1, 17))
