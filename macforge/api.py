@@ -557,7 +557,9 @@ class Accelerator:
         if not isinstance(self.model, IntMLP):
             raise ValueError(f"model must be a Bundle, an IntMLP or a bundle path, got {type(model).__name__}")
         self.batch = options.pop("batch", engine.max_m if engine is not None else 150)
-        self.engine = engine if engine is not None else engine_for(self.model, batch=self.batch, **options)
+        # a packed bundle (column combining) needs the packed engine: engine_for reads its packing
+        self.engine = engine if engine is not None else engine_for(
+            self.bundle if self.bundle is not None else self.model, batch=self.batch, **options)
 
     @property
     def config(self) -> EngineConfig:

@@ -95,6 +95,17 @@ def test_packed_dense_mismatch_refused(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_accelerator_builds_the_packed_engine(tmp_path):
+    import macforge as mf
+    packed = packed_bundle(tmp_path / "p", alpha=8)
+    acc = mf.Accelerator(packed, rows=4, cols=4, dataflow="ws", batch=16)
+    pb = load_bundle(packed)
+    assert acc.engine.array.alpha == 8 and acc.engine.max_k == max(pm.groups for pm in pb.packing)
+    assert acc.engine.a_word == 4 * 8 * 8 and acc.engine.w_word == 4 * (8 + 3)
+    from macforge.golden.mlp import mlp_forward_int
+    np.testing.assert_array_equal(acc.predict(pb.test_x[:5]), mlp_forward_int(pb.model, pb.test_x[:5]).predict())
+
+
 @pytest.mark.slow
 def test_packed_digits_mlp_end_to_end(tmp_path):
     """Issue 14 acceptance: a packed digits MLP within 1.0 point of the dense float accuracy, 0 mismatches on
