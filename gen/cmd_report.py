@@ -1,6 +1,6 @@
-"""``macforge report DIR``: (re)write the Markdown table and Pareto plots of the sweep stored in ``DIR``.
+"""Write the Markdown table and Pareto plots of the co-design sweep stored in DIR.
 
-Reads ``DIR/sweep.db`` (written by ``macforge sweep``) and writes ``DIR/report.md`` (every point:
+``macforge report DIR`` reads ``DIR/sweep.db`` (written by ``macforge sweep``) and writes ``DIR/report.md`` (every point:
 accuracy, cycles per inference, LUT/FF/DSP, Fmax, throughput, LUT x cycles; Pareto-optimal points marked),
 ``DIR/report.json`` and ``DIR/pareto_accuracy_cycles.png``, ``DIR/pareto_accuracy_throughput_per_lut.png``
 (see :mod:`macforge.gen.sweep.report`).

@@ -1,6 +1,6 @@
-"""``macforge sweep SWEEP.toml --out DIR [--backend local|ray] [--workers N] [--address ADDR]``.
+"""Run every point of a co-design sweep file into DIR (resumable; local process pool or Ray tasks).
 
-Runs every point of a sweep file (:mod:`macforge.gen.sweep`): each measurement in its own process, on a
+``macforge sweep SWEEP.toml --out DIR [--backend local|ray] [--workers N] [--address ADDR]`` runs every point of a sweep file (:mod:`macforge.gen.sweep`): each measurement in its own process, on a
 local pool (default, as many workers as cores) or as Ray tasks; results go into ``DIR/sweep.db`` as they
 finish, so an interrupted sweep resumes where it stopped and a repeated one reruns nothing; at the end
 ``DIR/report.md``, ``DIR/report.json`` and the Pareto plots are written. A malformed sweep file exits with

@@ -7,8 +7,8 @@ that every task runs. An untimed warm-up run builds the Verilator models first (
 configuration, so the timed runs measure the sweep, not the C++ compiler).
 
 Writes ``build/bench/sweep.json``: per run the backend, workers, wall time (``macforge sweep`` from start
-to report, including the Ray instance's start and stop), tasks, and whether its results equal the 1-worker
-local run's (they must); plus ``sweep_backends.png`` (wall time per backend and worker count). The
+to report, including the Ray instance's start and stop), tasks, and whether its measurements equal the
+1-worker local run's (they must; the tool-version digests are compared separately); plus ``sweep_backends.png`` (wall time per backend and worker count). The
 machine has other work on it (check ``load_average``): the figures are wall times, not CPU times.
 """
 
@@ -38,11 +38,16 @@ batch = 40
 """
 
 
-def _results(db: Path) -> list:
+def _results(db: Path) -> tuple[list, list]:
+    """(measurements: key, step, status, result, error) and the tool-version digests of a run's database.
+
+    They are compared separately: in a checkout that is being edited the source digest in the tool
+    versions can change between two runs while the measurements stay the same."""
     from .store import Store
 
     with Store(db) as s:
-        return s.snapshot()["results"]
+        rows = s.snapshot()["results"]
+    return [(r[0], r[2], r[3], r[4], r[5]) for r in rows], [r[1] for r in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         s = run_sweep(spec, d, backend=backend, workers=workers, progress=False)
         wall = time.perf_counter() - t0
-        res = _results(d / "sweep.db")
-        ref = res if ref is None else ref
+        res, tools = _results(d / "sweep.db")
+        ref = (res, tools) if ref is None else ref
         runs.append({"backend": backend, "workers": workers, "wall_s": round(wall, 2), "tasks": s.tasks,
-                     "ran": s.ran, "failed": s.failed, "results_equal_local_1": res == ref,
-                     "load_average": list(os.getloadavg())})
-        print(f"{backend} x{workers}: {wall:.1f} s, {s.ran} tasks, equal to local x1: {res == ref}")
+                     "ran": s.ran, "failed": s.failed, "results_equal_local_1": res == ref[0],
+                     "tool_versions_equal_local_1": tools == ref[1], "load_average": list(os.getloadavg())})
+        print(f"{backend} x{workers}: {wall:.1f} s, {s.ran} tasks, results equal to local x1: {res == ref[0]}")
     rep = {"what": "wall time of the same 6-task sweep (RTL simulations) per backend and worker count",
            "cores": os.cpu_count(), "warmup_s": round(warm, 2), "runs": runs}
     (out / "sweep.json").write_text(json.dumps(rep, indent=2) + "\n")

@@ -127,16 +127,19 @@ def markdown(rows: list[dict], skips: list[tuple[dict, str]], spec: dict, object
                   _f(r["lut"], "d"), _f(r["ff"], "d"), _f(r["dsp"], "d"), _f(r["fmax_mhz"], ".1f"),
                   _f(r["throughput"], ".0f"), _f(r["lut_cycles"], ".3g")])
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Best point per objective", ""]
-    for k, d in objectives.items():
+    lines += ["", "## Which family wins on which objective", "",
+              "Best measured point per metric (objectives of the sweep marked *objective*):", ""]
+    for k, d in WIN_METRICS.items():
         cand = [r for r in rows if r["status"] == "ok" and r.get(k) is not None]
+        tag = " *objective*" if k in objectives else ""
         if not cand:
-            lines.append(f"* {k}: no point measured it")
+            if k in objectives:
+                lines.append(f"* {k} ({d}){tag}: no point measured it")
             continue
         best = (max if d == "max" else min)(cand, key=lambda r: r[k])
         ties = sorted({r["mac"] for r in cand if r[k] == best[k]})
-        lines.append(f"* {k} ({d}): {best[k]:.4g} -- {_label(best)}"
-                     + (f" (tied by families {', '.join(ties)})" if len(ties) > 1 else ""))
+        lines.append(f"* {k} ({d}){tag}: **{best['mac']}** -- {best[k]:.4g}, {_label(best)}"
+                     + (f" (tied by {', '.join(ties)})" if len(ties) > 1 else ""))
     failed = [r for r in rows if r["status"] == "error"]
     if failed:
         lines += ["", "## Failed points", ""]
@@ -146,6 +149,10 @@ def markdown(rows: list[dict], skips: list[tuple[dict, str]], spec: dict, object
         lines += [f"* {json.dumps(w, sort_keys=False)}: {reason}" for w, reason in skips]
     return "\n".join(lines) + "\n"
 
+
+#: metrics the report names a winning family for, and their direction
+WIN_METRICS = {"accuracy": "max", "cycles_per_inference": "min", "lut": "min", "ff": "min", "dsp": "min",
+               "fmax_mhz": "max", "throughput": "max", "throughput_per_lut": "max", "lut_cycles": "min"}
 
 _ROW_KEYS = {"id", "bundle", "mac", "dataflow", "rows", "cols", "run", "status", "errors", "pareto", "accuracy",
              "golden_accuracy", "mismatches", "images", "cycles_per_inference", "cycles_model", "lut", "ff", "dsp",
