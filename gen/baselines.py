@@ -34,20 +34,21 @@ SPEED = 8
 
 
 def reference_configs() -> dict[str, ArrayConfig]:
-    """One reference configuration per MAC family and dataflow (4x4, 8-bit, K <= 256)."""
+    """One reference configuration per MAC family and dataflow (4x4, 8-bit, K <= 256). The tMAC family
+    (issue 9, still changing) is not in the set yet: add it with ``update --only`` once it settles."""
     out = {}
-    for mac in ("parallel", "bitserial", "tmac"):
+    for mac in ("parallel", "bitserial"):
         for df in ("os", "ws"):
             out[f"{mac}_{df}_4x4"] = ArrayConfig(rows=4, cols=4, dataflow=df, mac=mac)
     return out
 
 
-def measure_all(cfgs: dict, root: Path = WORK) -> dict[str, dict]:
+def measure_all(cfgs: dict, root: Path = WORK, reuse: bool = False) -> dict[str, dict]:
     from macforge.gen.fpga_bench import measure
 
     out = {}
     for name, cfg in cfgs.items():
-        r = measure(name, cfg, Path(root), speed=SPEED, seeds=1)
+        r = measure(name, cfg, Path(root), speed=SPEED, seeds=1, reuse=reuse)
         out[name] = {"config": cfg.to_dict(), **{k: r[k] for k in AREA_KEYS}, "fmax_mhz": r["fmax_mhz"]}
         print(f"  {name}: " + ", ".join(f"{k} {r[k]}" for k in AREA_KEYS) + f", Fmax {r['fmax_mhz']:.1f} MHz",
               flush=True)
@@ -99,11 +100,22 @@ def check(path: Path = BASELINE_FILE, root: Path = WORK, overrides: dict | None 
     return compare(base, new, {**DEFAULT_TOLERANCE, **doc.get("tolerance", {})})
 
 
-def update(path: Path = BASELINE_FILE, root: Path = WORK) -> dict:
+def update(path: Path = BASELINE_FILE, root: Path = WORK, only: list[str] | None = None) -> dict:
+    """Re-measure the reference configurations (``only``: just these names, merged into the existing
+    file) and write the baseline file."""
     from macforge.gen.pnr import nextpnr_version
     from macforge.gen.synth import yosys_version
 
-    new = measure_all(reference_configs(), root)
+    refs = reference_configs()
+    if only:
+        bad = sorted(set(only) - set(refs))
+        if bad:
+            raise ValueError(f"unknown reference configuration(s) {bad}: allowed {sorted(refs)}")
+        refs = {n: c for n, c in refs.items() if n in only}
+    new = measure_all(refs, root, reuse=True)     # unchanged Verilog + same nextpnr arguments: reused
+    if only and Path(path).is_file():
+        new = {**load(path)["configs"], **new}
+        new = {n: new[n] for n in reference_configs() if n in new}
     doc = {
         "description": "Area (Yosys synth_ecp5 cells) and Fmax (nextpnr-ecp5, LFE5U-85F CABGA381 speed 8, "
                        "out-of-context, seed 1) of the reference configurations; `make check-baselines` "
@@ -123,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", choices=("check", "update"))
     ap.add_argument("--file", type=Path, default=BASELINE_FILE)
     ap.add_argument("--work", type=Path, default=WORK)
+    ap.add_argument("--only", nargs="*", help="update: re-measure only these reference configurations")
     args = ap.parse_args(argv)
     try:
         if args.action == "update":
-            update(args.file, args.work)
+            update(args.file, args.work, args.only)
             print(f"wrote {args.file}")
             return 0
         fails, better = check(args.file, args.work)

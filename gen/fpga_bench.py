@@ -51,7 +51,7 @@ def bench_configs() -> dict:
     return out
 
 
-def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1) -> dict:
+def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1, reuse: bool = False) -> dict:
     """Emit ``cfg`` into ``root/name`` (only if its Verilog changed) and place and route it."""
     from macforge.gen.emit import emit, load_manifest
     from macforge.gen.pnr import pnr_dir
@@ -70,7 +70,7 @@ def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1) -> di
         fresh = man.get("verilog_sha256") != hashlib.sha256(text.encode()).hexdigest()
     if fresh:
         emit(cfg, d)
-    r = pnr_dir(d, speed=speed, seeds=seeds, write=False)
+    r = pnr_dir(d, speed=speed, seeds=seeds, write=False, reuse=reuse)
     cp = r.get("critical_path") or {}
     return {
         "name": name, "top": r["top"], "speed": speed, "seeds": seeds,

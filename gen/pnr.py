@@ -196,7 +196,7 @@ def _median(xs):
 
 def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: int | None = None,
             seeds: int = 1, target_mhz: float | None = None, package: str | None = None,
-            write: bool = True, timeout: float | None = 7200) -> dict:
+            write: bool = True, timeout: float | None = 7200, reuse: bool = False) -> dict:
     """Synthesize and place-and-route the design of a ``macforge gen`` directory; write ``DIR/pnr.json``.
 
     Returns the result dictionary: options, per-seed figures (``runs``), ``fmax_best_mhz``,
@@ -261,8 +261,16 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
         rep = f"{tag}_s{seed}.report.json"
         log = f"{tag}_s{seed}.log"
         args = base + ["--seed", str(seed), "--report", rep, "--log", log, "--quiet"]
+        marker = d / f"{tag}_s{seed}.args.json"
+        stamp = {"args": args, "synth_key": key}
         t1 = time.perf_counter()
-        proc = run_nextpnr(family, args, d, timeout=timeout)
+        if (reuse and marker.is_file() and (d / rep).is_file()
+                and json.loads(marker.read_text()) == stamp):
+            proc = subprocess.CompletedProcess(args, 0, "", "")   # same netlist, same arguments
+        else:
+            proc = run_nextpnr(family, args, d, timeout=timeout)
+            if proc.returncode == 0:
+                marker.write_text(json.dumps(stamp))
         dt = time.perf_counter() - t1
         if proc.returncode != 0 or not (d / rep).is_file():
             tail = (d / log).read_text(errors="replace")[-3000:] if (d / log).exists() else ""

@@ -117,10 +117,11 @@ class ArrayConfig:
         Test-only :class:`Fault` (``None`` for real designs).
     pipeline : bool
         Timing-closure registers (default ``True``, the fast design): WS arrays register every PE's
-        contribution before it joins the column's partial sum and select the stationary weight one
-        cycle ahead; the parallel OS PE registers its product before the accumulator. Each adds exactly
-        one cycle of output latency (:attr:`pipe_latency`), which :mod:`macforge.golden.cycles` and
-        :mod:`macforge.golden.engine_cycles` include; throughput is unchanged.
+        contribution before it joins the column's partial sum, select the stationary weight one cycle
+        ahead and register the accumulator memory's read data before the add (2 cycles); the parallel
+        OS PE registers its product before the accumulator (1 cycle). The extra output latency
+        (:attr:`pipe_latency`) is in :mod:`macforge.golden.cycles` and :mod:`macforge.golden.engine_cycles`;
+        throughput is unchanged.
     alpha : int or None
         Column combining (``None``: a plain array). A packed WS array whose every row carries ``alpha``
         activations and whose every PE stores, beside its weight, a select index of
@@ -220,10 +221,11 @@ class ArrayConfig:
     # ----- derived figures -------------------------------------------------------------------------
     @property
     def ws_pipe(self) -> int:
-        """Extra cycles of a WS array from ``pipeline`` (1 or 0): each PE's contribution is registered
-        before it joins the partial sum, and the stationary weight is selected one cycle ahead (every MAC
-        family: an array property, :mod:`macforge.rtl.ws_array`)."""
-        return int(self.pipeline and self.dataflow == "ws")
+        """Extra cycles of a WS array from ``pipeline`` (2 or 0): each PE's contribution is registered
+        before it joins the partial sum (the stationary weight is selected one cycle ahead), and the
+        output accumulator registers its memory's read data before the add (every MAC family: array
+        registers, :mod:`macforge.rtl.ws_array`)."""
+        return 2 if self.pipeline and self.dataflow == "ws" else 0
 
     @property
     def os_pipe(self) -> int:

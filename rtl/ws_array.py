@@ -31,7 +31,7 @@ Stall. Everything advances unless the output holds a beat that is not taken (``o
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -213,12 +213,33 @@ class WsArray(wiring.Component):
             m.d.comb += m_next.eq(mrow)
         m.d.comb += [rd.addr.eq(m_next), rd.en.eq(en)]
         new = Signal(row_shape)
-        for j, (y, _) in enumerate(cols):
-            m.d.comb += new[j].eq(Mux(xc.first, 0, rd.data[j]) + y)
-        m.d.comb += [wp.addr.eq(mrow), wp.data.eq(new), wp.en.eq(en & xv)]
         o_last = Signal()
         o_data = Signal(row_shape)
-        with m.If(en):
-            m.d.sync += [mrow.eq(m_next), o_valid.eq(xv & xc.last), o_data.eq(new), o_last.eq(xc.tlast)]
+        if P:
+            # pipelining option: register the memory's read data with the column results first (the
+            # block RAM's clock-to-out then ends at a flip-flop), add in the next cycle. The row written
+            # in the previous advancing cycle is forwarded (the read of this row was issued before that
+            # write); a write two cycles back is seen through the read port's transparency.
+            y_r = Signal(row_shape)
+            d_r = Signal(row_shape)
+            c_r = Signal(CtlLayout)
+            a_r = Signal.like(mrow)
+            lw_v, lw_a, lw_d = Signal(), Signal.like(mrow), Signal(row_shape)
+            base = Signal(row_shape)
+            with m.If(en):
+                m.d.sync += [y_r.eq(Cat(*[y for y, _ in cols])), d_r.eq(rd.data), c_r.eq(xc), a_r.eq(mrow)]
+            m.d.comb += base.eq(Mux(lw_v & (lw_a == a_r), lw_d, d_r))
+            for j in range(C):
+                m.d.comb += new[j].eq(Mux(c_r.first, 0, base[j]) + y_r[j])
+            m.d.comb += [wp.addr.eq(a_r), wp.data.eq(new), wp.en.eq(en & c_r.valid)]
+            with m.If(en):
+                m.d.sync += [mrow.eq(m_next), lw_v.eq(c_r.valid), lw_a.eq(a_r), lw_d.eq(new),
+                             o_valid.eq(c_r.valid & c_r.last), o_data.eq(new), o_last.eq(c_r.tlast)]
+        else:
+            for j, (y, _) in enumerate(cols):
+                m.d.comb += new[j].eq(Mux(xc.first, 0, rd.data[j]) + y)
+            m.d.comb += [wp.addr.eq(mrow), wp.data.eq(new), wp.en.eq(en & xv)]
+            with m.If(en):
+                m.d.sync += [mrow.eq(m_next), o_valid.eq(xv & xc.last), o_data.eq(new), o_last.eq(xc.tlast)]
         m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.y.eq(o_data), self.o.payload.last.eq(o_last)]
         return m
