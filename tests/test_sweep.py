@@ -318,3 +318,27 @@ def test_ray_backend_gives_the_local_pools_results(tmp_path, bundle, frozen_env)
         sa, sb = a.snapshot(), b.snapshot()
     assert len(sa["results"]) == 12 and all(row[3] == "ok" for row in sa["results"])
     assert sa == sb
+
+
+def test_other_array_options_are_hardware_axes(tmp_path, bundle):
+    """Any ArrayConfig option is an axis without a change in the sweep code (here the pipelining option
+    of the FPGA handoff work); a bad value is refused naming the key."""
+    spec = write(tmp_path / "s.toml", f"""
+[bundles]
+net = "{bundle}"
+[axes]
+mac = ["parallel", "bitserial"]
+dataflow = ["os"]
+size = ["2x2"]
+pipeline = [true, false]
+""")
+    s = load_spec(spec)
+    points, _ = expand(s, check_bundles(s))
+    assert sorted((p.hw["mac"], p.hw["pipeline"]) for p in points) == [
+        ("bitserial", False), ("bitserial", True), ("parallel", False), ("parallel", True)]
+    assert {p.engine["array"]["pipeline"] for p in points} == {True, False}
+    assert len({p.id for p in points}) == 4
+    bad = write(tmp_path / "b.toml", spec.read_text().replace("pipeline = [true, false]", 'pipeline = ["yes"]'))
+    with pytest.raises(SpecError, match=r"axes.pipeline\[0\]='yes' is rejected by every family it applies to: "
+                                        r"parallel: pipeline must be true or false, got 'yes'"):
+        load_spec(bad)
