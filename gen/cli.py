@@ -1,6 +1,6 @@
 """``macforge`` command line: one sub-command per module.
 
-Each command lives in its own module under :mod:`gen` and exposes ``register(subparsers)``, which adds
+Each command lives in its own module under :mod:`macforge.gen` and exposes ``register(subparsers)``, which adds
 its parser and sets ``func`` (called with the parsed namespace, returns the exit status). Modules are
 imported lazily so that ``macforge tq`` does not pay for importing Amaranth.
 """

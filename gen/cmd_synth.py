@@ -33,8 +33,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from macforge.api import synthesize
 
-    r = synthesize(args.dir, family=args.family, nodsp=args.nodsp, netlist=not args.no_netlist).to_dict()
+    res = synthesize(args.dir, family=args.family, nodsp=args.nodsp, netlist=not args.no_netlist)
+    r = res.to_dict()
     keys = ["lut", "ff", "carry", "dsp", "bram", "total_cells"]
     print(f"{r['command']}: " + ", ".join(f"{k}={r[k]}" for k in keys) + f" ({r['synth_s']:.1f} s)")
-    print(f"wrote {r['path']}")
+    print(f"wrote {res.path}")
     return 0

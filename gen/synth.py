@@ -168,8 +168,7 @@ def synth_dir(out_dir, *, family: str = "ecp5", nodsp: bool = False, netlist: bo
     if family != "ecp5":
         name = name.replace("synth", f"synth_{family}")
     (out_dir / name).write_text(json.dumps(res, indent=2) + "\n")
-    res["path"] = str(out_dir / name)
-    return res
+    return {**res, "path": str(out_dir / name)}
 
 
 def pe_verilog(cfg, kind: str = "os") -> tuple[str, str]:

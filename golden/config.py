@@ -1,9 +1,9 @@
 """One frozen object describing one hardware instance.
 
 :class:`ArrayConfig` is the single source of truth for every width and depth: the RTL generator
-(:mod:`rtl`), the golden GEMM and cycle models (:mod:`macforge.golden.gemm`, :mod:`macforge.golden.cycles`), the cocotb
-testbenches (:mod:`sim`) and synthesis (:mod:`macforge.gen.synth`) all derive their numbers from it. It lives in
-:mod:`golden` (pure Python) so that the golden side can use it without importing Amaranth.
+(:mod:`macforge.rtl`), the golden GEMM and cycle models (:mod:`macforge.golden.gemm`, :mod:`macforge.golden.cycles`), the cocotb
+testbenches (:mod:`macforge.sim`) and synthesis (:mod:`macforge.gen.synth`) all derive their numbers from it. It lives in
+:mod:`macforge.golden` (pure Python) so that the golden side can use it without importing Amaranth.
 
 Validation happens in ``__post_init__``: an impossible value raises :class:`ValueError` naming the
 parameter, the value and the allowed range, so no Verilog is ever produced for an invalid instance.

@@ -3,7 +3,7 @@
 :class:`EngineConfig` wraps an :class:`~macforge.golden.config.ArrayConfig` (the single source of truth for every
 array width and depth) and adds what only the engine has: the ``s_axis`` data width and the job limits
 that size the on-chip buffers. Everything else is derived here, once, and used by the RTL
-(:mod:`macforge.rtl.engine`), the golden packet/cycle model (:mod:`macforge.golden.engine`) and the drivers (:mod:`sim`).
+(:mod:`macforge.rtl.engine`), the golden packet/cycle model (:mod:`macforge.golden.engine`) and the drivers (:mod:`macforge.sim`).
 
 Buffers (words, ``R x C`` array, ``a``/``w`` bits, ``kc = ceil(max_k / R)``, ``nt = ceil(max_n / C)``):
 

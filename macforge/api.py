@@ -163,6 +163,8 @@ class SynthResult:
         Cell classes counted by :mod:`macforge.gen.synth`.
     report : dict
         The whole ``synth.json`` (command, tool version, cell histogram, ...).
+    path : Path
+        Where that file was written.
     """
 
     lut: int
@@ -172,6 +174,7 @@ class SynthResult:
     bram: int
     total_cells: int
     report: dict = field(repr=False)
+    path: Path | None = None
 
     def to_dict(self) -> dict:
         return self.report
@@ -187,7 +190,9 @@ def synthesize(out_dir: str | Path, *, family: str = "ecp5", nodsp: bool = False
     from macforge.gen.synth import synth_dir
 
     r = synth_dir(out_dir, family=family, nodsp=nodsp, netlist=netlist)
-    return SynthResult(*(int(r[k]) for k in ("lut", "ff", "carry", "dsp", "bram", "total_cells")), report=r)
+    path = Path(r.pop("path"))       # where synth.json was written: not part of it
+    return SynthResult(*(int(r[k]) for k in ("lut", "ff", "carry", "dsp", "bram", "total_cells")), report=r,
+                       path=path)
 
 
 # ------------------------------------------------------------------------------------------------ sim
@@ -330,6 +335,25 @@ def golden_trace(net: IntMLP, array: ArrayConfig, x: np.ndarray, precision: int 
     return mlp_forward_int(net, x), None, None
 
 
+def check_engine_fits(net: IntMLP, engine: EngineConfig, batch: int, packed: bool = False) -> None:
+    """Raise ``ValueError`` (naming the parameter and the allowed range) unless every layer of ``net`` runs
+    on ``engine`` in jobs of ``batch`` images: the widths must equal the model's (the engine's
+    requantization clamps to its own ``a_width``), ``batch`` fits ``max_m``, every ``K`` fits ``max_k``
+    (for packed layers the group count, checked by the caller) and every ``N`` fits ``max_n``."""
+    a = engine.array
+    if (a.a_width, a.w_width) != (net.a_bits, net.w_bits):
+        raise ValueError(f"the engine's a_width/w_width = {a.a_width}/{a.w_width} differ from the model's "
+                         f"a_bits/w_bits = {net.a_bits}/{net.w_bits}: allowed only equal widths")
+    if batch > engine.max_m:
+        raise ValueError(f"batch={batch} is out of range for this engine: allowed [1, {engine.max_m}] (max_m)")
+    for i, l in enumerate(net.layers):
+        K, N = l.w.shape
+        if not packed and K > engine.max_k:
+            raise ValueError(f"layer {i}: K={K} is out of range for this engine: allowed [1, {engine.max_k}] (max_k)")
+        if N > engine.max_n:
+            raise ValueError(f"layer {i}: N={N} is out of range for this engine: allowed [1, {engine.max_n}] (max_n)")
+
+
 def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = None, *,
              x: np.ndarray | None = None, y: np.ndarray | None = None, limit: int | None = None,
              precision: int | None = None, batch: int = 150, idle: float = 0.0, bp: float = 0.0,
@@ -403,8 +427,12 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     if limit is not None:
         x = x[:limit]
         y = None if y is None else y[:limit]
+    if engine is not None and engine_options:
+        raise ValueError(f"engine options {sorted(engine_options)} conflict with the explicit engine: give one or "
+                         f"the other")
     e = engine if engine is not None else engine_for(model if packing is not None else net, batch=batch,
                                                      **engine_options)
+    check_engine_fits(net, e, batch, packed=packing is not None)
     if packing is not None:       # column combining: refused before anything runs
         from macforge.golden.colcomb import check_packed_engine
         alpha = max(pm.alpha for pm in packing)
@@ -557,6 +585,8 @@ class Accelerator:
         if not isinstance(self.model, IntMLP):
             raise ValueError(f"model must be a Bundle, an IntMLP or a bundle path, got {type(model).__name__}")
         self.batch = options.pop("batch", engine.max_m if engine is not None else 150)
+        if engine is not None and options:
+            raise ValueError(f"options {sorted(options)} conflict with the explicit engine: give one or the other")
         # a packed bundle (column combining) needs the packed engine: engine_for reads its packing
         self.engine = engine if engine is not None else engine_for(
             self.bundle if self.bundle is not None else self.model, batch=self.batch, **options)
@@ -577,7 +607,8 @@ class Accelerator:
     def simulate(self, x: np.ndarray | None = None, y: np.ndarray | None = None, **kwargs) -> SimResult:
         """Run ``x`` (default: the bundle's test set) through the RTL (see :func:`simulate`)."""
         model = self.bundle if self.bundle is not None else self.model
-        return simulate(model, self.engine, x=x, y=y, batch=self.batch, **kwargs)
+        kwargs.setdefault("batch", self.batch)
+        return simulate(model, self.engine, x=x, y=y, **kwargs)
 
     def synthesize(self, out_dir: str | Path, **kwargs) -> SynthResult:
         """Emit into ``out_dir`` if needed, then synthesize (see :func:`synthesize`)."""

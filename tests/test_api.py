@@ -77,3 +77,28 @@ def test_emit_array_matches_cli(tmp_path):
     assert json.loads((tmp_path / "api" / "manifest.json").read_text()) == r.to_dict()
     assert main(["gen", "--top", "array", "--rows", "2", "--cols", "2", "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / r.verilog.name).read_text() == r.verilog.read_text()
+
+
+def test_explicit_engine_is_checked_before_anything_is_built(tmp_path, monkeypatch):
+    """An engine that cannot run the model is refused with the parameter named, before any build."""
+    import macforge.sim.engine_run as engine_run
+
+    def no_build(*a, **k):
+        raise AssertionError("the engine was built although the arguments were invalid")
+
+    monkeypatch.setattr(engine_run, "build_engine", no_build)
+    bundle = mf.load_bundle(synthetic_bundle(tmp_path / "net"))
+    small = mf.engine_for(bundle, rows=2, cols=2, batch=4)
+    with pytest.raises(ValueError, match=r"batch=16 is out of range for this engine: allowed \[1, 4\]"):
+        mf.simulate(bundle, small, batch=16, out_dir=tmp_path / "a")
+    narrow = mf.EngineConfig(mf.ArrayConfig(rows=2, cols=2, a_width=4, w_width=8, max_k=64), max_m=16, max_k=64)
+    with pytest.raises(ValueError, match="a_width/w_width = 4/8 differ from the model's a_bits/w_bits = 8/8"):
+        mf.simulate(bundle, narrow, batch=16, out_dir=tmp_path / "a")
+    short = mf.EngineConfig(mf.ArrayConfig(rows=2, cols=2, max_k=32), max_m=16, max_k=32)
+    with pytest.raises(ValueError, match=r"layer 0: K=64 is out of range for this engine: allowed \[1, 32\]"):
+        mf.simulate(bundle, short, batch=16, out_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="conflict with the explicit engine"):
+        mf.simulate(bundle, small, batch=4, rows=8, out_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="conflict with the explicit engine"):
+        mf.Accelerator(bundle, small, rows=8)
+    assert not (tmp_path / "a").exists()

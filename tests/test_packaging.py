@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -29,7 +30,11 @@ def _sources() -> list[Path]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+    # build from a clean copy of the sources: setuptools' build/lib in the checkout may hold stale modules
+    src = tmp_path_factory.mktemp("src") / "macforge"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache", "sim_build"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
                    check=True, capture_output=True, text=True)
     (whl,) = out.glob("macforge-*.whl")
     return whl
@@ -46,7 +51,11 @@ def test_wheel_holds_one_top_level_name_and_every_module(wheel):
     # every module of the design card's folders is in the wheel, under macforge.<folder>
     missing = [str(p.relative_to(REPO)) for p in _sources()
                if f"macforge/{p.relative_to(REPO).as_posix()}" not in names]
-    assert not missing, f"modules missing from the wheel (add their package to pyproject.toml): {missing}"
+    assert not missing, f"modules missing from the wheel (is the folder a package, with __init__.py?): {missing}"
+    # and nothing else: a module deleted from the source must not linger in the wheel (stale build/lib)
+    shipped = {n for n in names if n.endswith(".py") and n.split("/")[1] in PACKAGES}
+    extra = shipped - {f"macforge/{p.relative_to(REPO).as_posix()}" for p in _sources()}
+    assert not extra, f"the wheel ships modules that are not in the source: {sorted(extra)}"
     assert "macforge/__init__.py" in names and "macforge/api.py" in names
 
 
