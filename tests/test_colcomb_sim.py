@@ -109,8 +109,11 @@ def test_accelerator_builds_the_packed_engine(tmp_path):
 @pytest.mark.slow
 def test_packed_digits_mlp_end_to_end(tmp_path):
     """Issue 14 acceptance: a packed digits MLP within 1.0 point of the dense float accuracy, 0 mismatches on
-    the whole test set through the packed engine, measured cycles = model, and >= 3x fewer engine cycles
-    per inference than the dense w8a8 network on the same 8x8 WS array (256-bit s_axis, batch 150)."""
+    the whole test set through the packed engine, measured cycles = model, and >= 3x fewer *array* cycles
+    per inference than the dense w8a8 network on the same 8x8 WS array at the same batch (the issue's
+    criterion: ``packed_gemm_cycles``, K -> groups, against ``gemm_cycles`` of the dense layers), and also
+    >= 3x fewer engine cycles with a 256-bit s_axis (batch 150; on the default 64-bit bus the engine's
+    gain is smaller, ~2.8x, as loading the alpha-wide activation words dominates)."""
     tr = tmp_path / "train"
     assert main(["train", "--quick", "--no-progress", "--out", str(tr), "--column-combine", "alpha=4,gamma=0.5"]) == 0
     rep = json.loads((tr / "report.json").read_text())
@@ -128,3 +131,20 @@ def test_packed_digits_mlp_end_to_end(tmp_path):
     assert p["accuracy"] == row["accuracy"]
     assert d["cycles_per_inference"] / p["cycles_per_inference"] >= 3.0, (d["cycles_per_inference"],
                                                                           p["cycles_per_inference"])
+    # array level (the issue's criterion): the same 8x8 WS array, the same batches of the whole test set
+    from macforge.golden.config import ArrayConfig
+    from macforge.golden.cycles import gemm_cycles
+    db, pb = load_bundle(tr / "bundle_w8a8.npz"), load_bundle(tr / "bundle_cc_a4.npz")
+    n, batch = rep["n_test"], 150
+    assert n == 450 and p["batch"] == d["batch"] == batch
+    kd = max(l.w.shape[0] for l in db.model.layers)
+    da = ArrayConfig(rows=8, cols=8, dataflow="ws", mac="parallel", max_k=kd)
+    pa = ArrayConfig(rows=8, cols=8, dataflow="ws", mac="parallel", max_k=kd, alpha=4)
+    blocks = [min(batch, n - m0) for m0 in range(0, n, batch)]
+    dense_arr = sum(gemm_cycles(da, M, *l.w.shape).cycles for M in blocks for l in db.model.layers) / n
+    packed_arr = sum(cc.packed_gemm_cycles(pa, M, pm).cycles for M in blocks for pm in pb.packing) / n
+    # the dense network's array cycles do not depend on training: 64-128-10 at batch 150 on 8x8 WS
+    assert dense_arr == pytest.approx(160.38666666666666)
+    # the packed network's: the same model with K -> groups of each layer
+    assert packed_arr == sum(gemm_cycles(da, M, pm.groups, pm.n).cycles for M in blocks for pm in pb.packing) / n
+    assert dense_arr / packed_arr >= 3.0, (dense_arr, packed_arr)
