@@ -6,7 +6,8 @@ packs several sparse lines into one array line:
 
 1. **Pruning** (:func:`prune_magnitude`): zero the ``round(sparsity * K * N)`` weights of smallest
    magnitude (ties: the lower flat index ``k * N + n`` is pruned first), ``0 <= sparsity < 1``.
-2. **Grouping** (:func:`group_lines`), greedy as in the paper's column-grouping algorithm: lines with at
+2. **Grouping** (:func:`group_lines`), a best-fit-decreasing greedy in the spirit of the paper (the
+   authors' code merges pairs of groups agglomeratively instead): lines with at
    least one nonzero are visited by decreasing nonzero count (ties: lower ``k`` first); a line joins the
    existing group that it has the fewest *conflicts* with, among the groups that stay within both limits,
    otherwise it opens a new group (ties between groups: the earlier group). Limits, for every group ``G``:
@@ -88,8 +89,9 @@ def conflicts(nz: np.ndarray, group) -> int:
 
 
 def group_lines(w: np.ndarray, alpha: int, gamma: float) -> list[list[int]]:
-    """The greedy grouping of the module docstring: a list of groups, each a list of line indices in
-    increasing order; every group has at most ``alpha`` lines and at most ``gamma * N`` conflicts."""
+    """The best-fit-decreasing greedy grouping of the module docstring (not the authors' agglomerative
+    pair merging): a list of groups, each a list of line indices in increasing order; every group has at
+    most ``alpha`` lines and at most ``gamma * N`` conflicts."""
     alpha, gamma = _check_alpha(alpha), _check_gamma(gamma)
     w = np.asarray(w)
     if w.ndim != 2:
