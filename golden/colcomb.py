@@ -224,9 +224,45 @@ class PackedMatrix:
         return (self.lines >= 0).sum(axis=1)
 
 
+def check_groups(w: np.ndarray, alpha: int, groups) -> list[list[int]]:
+    """Validate caller-supplied line ``groups`` for the ``(K, N)`` matrix ``w`` (see :func:`pack`); return
+    them as lists of ``int``. Raises ``ValueError`` naming the group, the offending value and the allowed
+    range."""
+    K = np.asarray(w).shape[0]
+    groups = list(groups)
+    if not groups:
+        raise ValueError(f"groups: 0 groups given: allowed at least 1 (K={K} lines)")
+    seen: dict[int, int] = {}
+    out = []
+    for g, ls in enumerate(groups):
+        ls = list(ls)
+        if not 1 <= len(ls) <= alpha:
+            raise ValueError(f"groups: group {g} has {len(ls)} lines: allowed [1, {alpha}] (alpha={alpha})")
+        for k in ls:
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k < K:
+                raise ValueError(f"groups: line {k!r} in group {g} is out of range: allowed integers "
+                                 f"[0, {K - 1}] (K={K})")
+            if int(k) in seen:
+                where = "twice in group" if seen[int(k)] == g else f"in group {seen[int(k)]} and in group"
+                raise ValueError(f"groups: line {int(k)} appears {where} {g}: allowed in at most one group")
+            seen[int(k)] = g
+        out.append([int(k) for k in ls])
+    nz = np.flatnonzero((np.asarray(w) != 0).any(axis=1))
+    missing = [int(k) for k in nz if int(k) not in seen]
+    if missing:
+        raise ValueError(f"groups: line(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} hold nonzero "
+                         f"weights but are in no group (their weights would be dropped): every nonzero line "
+                         f"must be in a group")
+    return out
+
+
 def pack(w: np.ndarray, alpha: int, gamma: float, groups: list[list[int]] | None = None) -> PackedMatrix:
     """Group the lines of ``w`` (:func:`group_lines`, or the given ``groups``) and conflict-prune: the
-    packed matrix whose :meth:`PackedMatrix.dense` is ``w`` with every conflict loser set to 0."""
+    packed matrix whose :meth:`PackedMatrix.dense` is ``w`` with every conflict loser set to 0.
+
+    Given ``groups`` are checked (:func:`check_groups`): at least one group, ``1..alpha`` lines each,
+    line indices integers in ``[0, K)``, no line twice, and every line holding a nonzero weight in some
+    group (a line left out would silently drop its weights)."""
     alpha = _check_alpha(alpha)
     w = np.asarray(w)
     if w.ndim != 2:
@@ -234,11 +270,11 @@ def pack(w: np.ndarray, alpha: int, gamma: float, groups: list[list[int]] | None
     K, N = w.shape
     if groups is None:
         groups = group_lines(w, alpha, gamma)
+    else:
+        groups = check_groups(w, alpha, groups)
     G = len(groups)
     lines = np.full((G, alpha), -1, np.int64)
     for g, ls in enumerate(groups):
-        if not 1 <= len(ls) <= alpha:
-            raise ValueError(f"group {g} has {len(ls)} lines: allowed [1, {alpha}]")
         lines[g, :len(ls)] = sorted(ls)
     sub = w[np.maximum(lines, 0)]                     # (G, alpha, N)
     mag = np.where((lines >= 0)[:, :, None], np.abs(sub), -1)

@@ -113,6 +113,33 @@ def test_bad_parameters(bad, match):
         cc.group_lines(np.ones((3, 3)), **kw)
 
 
+def test_pack_given_groups():
+    w = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 0], [0, 0, 3]])
+    # good groups (the all-zero line 2 may be left out, or included)
+    pm = cc.pack(w, 2, 0, groups=[[3, 1], [0]])
+    assert [list(r) for r in pm.lines] == [[1, 3], [0, -1]] and (pm.dense() == w).all()
+    pm = cc.pack(w, 2, 0, groups=[[np.int64(0), 2], [1, 3]])
+    assert pm.groups == 2 and (pm.dense() == w).all()
+
+
+@pytest.mark.parametrize("groups,match", [
+    ([], r"groups: 0 groups given: allowed at least 1 \(K=4 lines\)"),
+    ([[0, 1, 3]], r"groups: group 0 has 3 lines: allowed \[1, 2\] \(alpha=2\)"),
+    ([[0], [], [1, 3]], r"groups: group 1 has 0 lines: allowed \[1, 2\]"),
+    ([[0, 1], [3, 4]], r"groups: line 4 in group 1 is out of range: allowed integers \[0, 3\] \(K=4\)"),
+    ([[0, -1], [1, 3]], r"groups: line -1 in group 0 is out of range: allowed integers \[0, 3\]"),
+    ([[0, 1.0], [3]], r"groups: line 1.0 in group 0 is out of range: allowed integers"),
+    ([[0, 0], [1, 3]], r"groups: line 0 appears twice in group 0: allowed in at most one group"),
+    ([[0, 1], [1, 3]], r"groups: line 1 appears in group 0 and in group 1: allowed in at most one group"),
+    ([[0, 1]], r"groups: line\(s\) \[3\] hold nonzero weights but are in no group"),
+    ([[2]], r"groups: line\(s\) \[0, 1, 3\] hold nonzero weights but are in no group"),
+])
+def test_pack_refuses_bad_groups(groups, match):
+    w = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 0], [0, 0, 3]])
+    with pytest.raises(ValueError, match=match):
+        cc.pack(w, 2, 0, groups=groups)
+
+
 @pytest.mark.parametrize("s", [-0.1, 1.0, 1.5])
 def test_bad_sparsity(s):
     with pytest.raises(ValueError, match=rf"sparsity={s} is out of range: allowed \[0, 1\)"):
