@@ -130,6 +130,11 @@ def test_packed_cycles_fewer(trained):
     ("alpha=2,sparsity=-0.1", "sparsity=-0.1 is out of range: allowed [0, 1)"),
     ("gamma=1", "needs alpha=N"),
     ("alpha=2,beta=1", "unknown key 'beta'"),
+    ("alpha=2,w_bits=0", "w_bits=0 is out of range: allowed integers [2, 16]"),
+    ("alpha=2,a_bits=99", "a_bits=99 is out of range: allowed integers [2, 16]"),
+    ("alpha=2,w_bits=1", "w_bits=1 is out of range: allowed integers [2, 16]"),
+    ("alpha=2,a_bits=17", "a_bits=17 is out of range: allowed integers [2, 16]"),
+    ("alpha=2,rounds=0", "rounds=0 is out of range: allowed integers >= 1"),
 ])
 def test_cli_refuses(spec, msg, tmp_path, capsys):
     from macforge.gen.cli import main
@@ -137,3 +142,24 @@ def test_cli_refuses(spec, msg, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and msg in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_colcomb_config_widths():
+    from macforge.golden.config import WIDTH_RANGE
+    assert WIDTH_RANGE == (2, 16)
+    for n in ("w_bits", "a_bits"):
+        for v in (2, 4, 16):
+            assert getattr(ColcombConfig(alpha=2, **{n: v}), n) == v
+        for v in (0, 1, 17, 99, True, 8.0):
+            with pytest.raises(ValueError, match=rf"^{n}={v!r} is out of range: allowed integers \[2, 16\]$"):
+                ColcombConfig(alpha=2, **{n: v})
+
+
+def test_column_combine_help_lists_every_key(capsys):
+    from macforge.gen.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for key in ColcombConfig(alpha=2).to_dict():
+        assert key in text, key
+    assert "integers in [2, 16], default 8" in text and "integer in [1, 16], required" in text

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from macforge.golden import colcomb as cc
-from macforge.golden.config import ALPHA_RANGE
+from macforge.golden.config import ALPHA_RANGE, WIDTH_RANGE
 from macforge.golden.mlp import IntMLP
 from macforge.golden.train.layers import Dropout, Linear, Sequential
 from macforge.golden.train.qat import QuantConfig, attach_quantizers, calibrate_activations, to_int_mlp
@@ -39,7 +39,8 @@ from macforge.golden.train.trainer import TrainConfig, accuracy, train
 class ColcombConfig:
     """One column-combining setting: ``alpha`` (lines per group, ``ALPHA_RANGE``), ``gamma`` (conflicts
     per position allowed, >= 0), ``sparsity`` (magnitude pruning target in [0, 1); ``None`` =
-    ``1 - 1/alpha``), retraining epochs, quantization widths."""
+    ``1 - 1/alpha``), retraining epochs and rounds (integers >= 1), quantization widths ``w_bits`` /
+    ``a_bits`` (integers in ``WIDTH_RANGE``, the array's widths)."""
 
     alpha: int = 4
     gamma: float = 0.5
@@ -60,6 +61,10 @@ class ColcombConfig:
             v = getattr(self, n)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{n}={v!r} is out of range: allowed integers >= 1")
+        for n in ("w_bits", "a_bits"):
+            v = getattr(self, n)
+            if isinstance(v, bool) or not isinstance(v, int) or not WIDTH_RANGE[0] <= v <= WIDTH_RANGE[1]:
+                raise ValueError(f"{n}={v!r} is out of range: allowed integers [{WIDTH_RANGE[0]}, {WIDTH_RANGE[1]}]")
 
     @property
     def name(self) -> str:
@@ -72,7 +77,8 @@ class ColcombConfig:
 
     @classmethod
     def parse(cls, text: str) -> "ColcombConfig":
-        """``"alpha=4,gamma=0.5[,sparsity=0.8][,retrain_epochs=30][,qat_epochs=15]"`` (the CLI form)."""
+        """``"alpha=4,gamma=0.5[,sparsity=0.8][,retrain_epochs=60][,qat_epochs=15][,rounds=5][,w_bits=8]
+        [,a_bits=8]"`` (the CLI form; every key of :meth:`to_dict`)."""
         kw = {}
         types = {"alpha": int, "gamma": float, "sparsity": float, "retrain_epochs": int, "qat_epochs": int,
                  "rounds": int, "w_bits": int, "a_bits": int}
