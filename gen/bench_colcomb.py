@@ -78,9 +78,8 @@ def run(out: Path, limit: int | None = None, rows: int = 8, cols: int = 8, axis_
     rep = tr.report
     train_s = time.perf_counter() - t0
     float_acc = rep["float_accuracy"]
-    plan = [("dense w8a8", "bundle_w8a8", None)] + [
-        (f"packed alpha={a}", f"bundle_cc_a{a}", next(r for r in rep["rows"] if r["kind"] == "colcomb" and r["alpha"] == a))
-        for a, _, _ in settings]
+    cc_rows = [r for r in rep["rows"] if r["kind"] == "colcomb"]
+    plan = [("dense w8a8", "bundle_w8a8", None)] + [(f"packed alpha={r['alpha']}", r["bundle"], r) for r in cc_rows]
     table = []
     for name, stem, crow in plan:
         t1 = time.perf_counter()

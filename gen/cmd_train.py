@@ -33,11 +33,12 @@ def register(subparsers) -> None:
                    help="fraction of the training images held out for model selection, in (0, 0.5] (default: 0.2)")
     p.add_argument("--column-combine", action="append", default=None, metavar="alpha=N,gamma=G[,sparsity=S]",
                    help="also prune, pack (column combining), retrain with the packing fixed and export "
-                        "bundle_cc_a<alpha>; keys: alpha (lines per group, integer in [1, 16], required), gamma "
+                        "bundle_cc_a<alpha> (bundle_cc_a<alpha>_g<gamma>_s<sparsity> if several settings share "
+                        "alpha); keys: alpha (lines per group, integer in [1, 16], required), gamma "
                         "(conflicts per position, >= 0, default 0.5), sparsity (pruning target in [0, 1), default "
                         "1 - 1/alpha), retrain_epochs (>= 1, default 60), qat_epochs (>= 1, default 15), rounds "
                         "(gradual pruning rounds, >= 1, default 5), w_bits and a_bits (weight / activation bits, "
-                        "integers in [2, 16], default 8); repeatable")
+                        "integers in [2, 16], default 8); repeatable (settings must differ in alpha, gamma or sparsity)")
     p.add_argument("--quick", action="store_true",
                    help="small grids (smoke test): uniform bits {2,4,8}, one uniform and one TQ QAT run")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")

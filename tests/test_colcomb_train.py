@@ -163,3 +163,46 @@ def test_column_combine_help_lists_every_key(capsys):
     for key in ColcombConfig(alpha=2).to_dict():
         assert key in text, key
     assert "integers in [2, 16], default 8" in text and "integer in [1, 16], required" in text
+
+
+def test_bundle_stems_unique():
+    from macforge.golden.train.colcomb import bundle_stems
+    a4 = ColcombConfig(alpha=4, gamma=0.5)
+    a4g = ColcombConfig(alpha=4, gamma=0.25)
+    a2 = ColcombConfig(alpha=2, gamma=0.5)
+    assert bundle_stems([a4, a2]) == {"cc-a4-g0.5-s0.75": "bundle_cc_a4", "cc-a2-g0.5-s0.5": "bundle_cc_a2"}
+    assert bundle_stems([a4, a4g, a2]) == {"cc-a4-g0.5-s0.75": "bundle_cc_a4_g0.5_s0.75",
+                                           "cc-a4-g0.25-s0.75": "bundle_cc_a4_g0.25_s0.75",
+                                           "cc-a2-g0.5-s0.5": "bundle_cc_a2"}
+    # the same alpha, gamma and sparsity twice (other epochs) names one row and one bundle: refused
+    with pytest.raises(ValueError, match=r"setting 3 \(alpha=4, gamma=0.5, sparsity=0.75\) repeats setting 1 "
+                                         r"\(cc-a4-g0.5-s0.75\): allowed settings that differ in alpha, gamma or sparsity"):
+        bundle_stems([a4, a2, ColcombConfig(alpha=4, gamma=0.5, retrain_epochs=5)])
+    from macforge.golden.train.report import ExperimentConfig
+    with pytest.raises(ValueError, match="repeats setting 1"):
+        ExperimentConfig(column_combine=(a4, a4))
+
+
+def test_cli_refuses_duplicate_setting(tmp_path, capsys):
+    from macforge.gen.cli import main
+    rc = main(["train", "--out", str(tmp_path / "o"), "--column-combine", "alpha=4,gamma=0.5",
+               "--column-combine", "alpha=4,gamma=0.5,sparsity=0.75"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "setting 2 (alpha=4, gamma=0.5, sparsity=0.75) repeats setting 1 (cc-a4-g0.5-s0.75)" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_same_alpha_settings_keep_both_bundles(tmp_path):
+    """Two settings with alpha 2 (gamma 0 and 1): two rows, two bundles, each row naming its own bundle."""
+    from macforge.golden.train.report import ExperimentConfig, run_experiment
+    tc = TrainConfig(hidden=(16,), epochs=2)
+    ccs = tuple(ColcombConfig(alpha=2, gamma=g, retrain_epochs=1, qat_epochs=1, rounds=1) for g in (0.0, 1.0))
+    cfg = ExperimentConfig(train=tc, qat_epochs=1, uniform_bits=(8,), qat_uniform=(), tq_groups=(), tq_qat=(),
+                           calib_samples=64, column_combine=ccs)
+    rep = run_experiment(digits_split(), cfg, tmp_path, progress=False)
+    rows = [r for r in rep["rows"] if r["kind"] == "colcomb"]
+    assert [r["bundle"] for r in rows] == ["bundle_cc_a2_g0_s0.5", "bundle_cc_a2_g1_s0.5"]
+    assert rep["bundles"]["cc-a2-g0-s0.5"][0].endswith("bundle_cc_a2_g0_s0.5.npz")
+    b0, b1 = (load_bundle(tmp_path / r["bundle"]) for r in rows)
+    assert b0.manifest["packing"]["gamma"] == 0.0 and b1.manifest["packing"]["gamma"] == 1.0
+    assert not (tmp_path / "bundle_cc_a2.npz").exists()

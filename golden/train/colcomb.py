@@ -98,6 +98,27 @@ class ColcombConfig:
         return cls(**kw)
 
 
+def bundle_stems(settings) -> dict[str, str]:
+    """The bundle file stem of every setting (by :attr:`ColcombConfig.name`): ``bundle_cc_a<alpha>`` when
+    no other setting has that ``alpha``, else ``bundle_cc_a<alpha>_g<gamma>_s<sparsity>`` (so repeating an
+    ``alpha`` with another ``gamma`` or ``sparsity`` never overwrites a bundle). Raises ``ValueError`` if two
+    settings have the same name (same ``alpha``, ``gamma`` and ``sparsity``: one report row and one bundle
+    per setting)."""
+    settings = list(settings)
+    names: dict[str, int] = {}
+    for i, c in enumerate(settings):
+        if c.name in names:
+            raise ValueError(f"--column-combine: setting {i + 1} (alpha={c.alpha}, gamma={c.gamma:g}, "
+                             f"sparsity={c.sparsity:g}) repeats setting {names[c.name] + 1} ({c.name}): allowed "
+                             f"settings that differ in alpha, gamma or sparsity")
+        names[c.name] = i
+    count = {}
+    for c in settings:
+        count[c.alpha] = count.get(c.alpha, 0) + 1
+    return {c.name: f"bundle_cc_a{c.alpha}" if count[c.alpha] == 1 else
+            f"bundle_cc_a{c.alpha}_g{c.gamma:g}_s{c.sparsity:g}" for c in settings}
+
+
 class GradMask:
     """Weight hook for :class:`~macforge.golden.train.layers.Linear`: forward is ``inner``'s (identity
     if none); the backward pass multiplies ``dL/dW`` by the fixed 0/1 mask. Everything else (``quantize``,
@@ -220,7 +241,7 @@ def packed_cycles(packing, M: int, rows: int = 8, cols: int = 8, mac: str = "par
 REPORT_ENGINE = {"rows": 8, "cols": 8, "mac": "parallel", "batch": 150, "axis_widths": (64, 256)}
 
 
-def colcomb_row(res: ColcombResult, measured: dict, float_acc: float) -> dict:
+def colcomb_row(res: ColcombResult, measured: dict, float_acc: float, bundle: str | None = None) -> dict:
     """One report row: accuracy (test, validation, agreement with float from ``measured``), packing
     figures over all layers and engine cycles per inference (dense vs packed, :func:`packed_cycles`)."""
     c = res.cfg
@@ -237,6 +258,8 @@ def colcomb_row(res: ColcombResult, measured: dict, float_acc: float) -> dict:
          "packing_factor": K / G, "groups": [s["groups"] for s in res.stats], "lines": [s["K"] for s in res.stats],
          "w_bits": c.w_bits, "a_bits": c.a_bits, "cycles": cyc,
          "engine": {k: v for k, v in e.items() if k != "axis_widths"}}
+    if bundle is not None:
+        r["bundle"] = bundle
     r.update({k: v for k, v in measured.items() if k in ("val_accuracy", "agreement", "val_agreement")})
     return r
 

@@ -65,6 +65,11 @@ class ExperimentConfig:
     #: column-combining settings (macforge.golden.train.colcomb.ColcombConfig); each adds a row and a bundle
     column_combine: tuple = ()
 
+    def __post_init__(self):
+        if self.column_combine:
+            from macforge.golden.train.colcomb import bundle_stems
+            bundle_stems(self.column_combine)       # refuses two settings with the same name
+
     def to_dict(self) -> dict:
         return {
             "train": self.train.to_dict(), "qat_epochs": self.qat_epochs, "qat_lr": self.qat_lr,
@@ -189,6 +194,8 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
         tq_models[label] = im
         rows.append(tq_row(tq, im, "tq-qat", label))
 
+    from macforge.golden.train.colcomb import bundle_stems
+    cc_stems = bundle_stems(cfg.column_combine)
     for c in cfg.column_combine:
         from macforge.golden.train.colcomb import colcomb_row, train_colcomb
         res = train_colcomb(model, X, y, Xt, yt, Xc, split.pixel_max, c, cfg.train, cfg.qat_lr, cfg.m0_bits,
@@ -196,8 +203,8 @@ def run_experiment(split: Split, cfg: ExperimentConfig, out_dir: str | Path, pro
         curves.update(res.curves)
         im = res.int_model
         m = measure(im)
-        rows.append(colcomb_row(res, m, float_acc))
-        bundles[c.name] = save_bundle(out / f"bundle_cc_a{c.alpha}", im, test_x(im), yt, split.meta,
+        rows.append(colcomb_row(res, m, float_acc, cc_stems[c.name]))
+        bundles[c.name] = save_bundle(out / cc_stems[c.name], im, test_x(im), yt, split.meta,
                                       packing=res.packing, packing_info={"gamma": c.gamma, "sparsity": c.sparsity})
 
     headline = _headline(rows, len(yv), cfg.select_max_flips)
