@@ -16,8 +16,9 @@
    Every row is synthesized with the dense network's reduction bound (``max_k = 128``, the same accumulator
    width), so the difference is the multiplexers, the select registers and the wider activation path.
 
-Columns: accuracy (hardware = golden), packing factor ``sum K / sum G`` (array lines saved), weight
-sparsity, cycles per inference (measured = model), utilization in useful (nonzero-weight) MACs
+Columns: accuracy (hardware = golden), line reduction ``sum K / sum G`` (array lines saved; it counts the
+all-zero lines that join no group, so it can exceed ``alpha``), alpha achieved (lines actually combined per
+group, ``<= alpha``), weight sparsity, cycles per inference (measured = model), utilization in useful (nonzero-weight) MACs
 ``sum_images nnz(W) L / (R C cycles)`` (and the same for the pruned weights run unpacked on the plain
 array, i.e. at the dense row's cycles: pruning alone saves no cycles), array LUT4/CCU2C/FF/DSP, and the ratios to the dense row
 (cycles, LUT4 equivalent ``LUT4 + 2 CCU2C``, FF, and the area-time product ``lut4_equiv x cycles``).
@@ -109,7 +110,9 @@ def run(out: Path, limit: int | None = None, rows: int = 8, cols: int = 8, axis_
              "gamma": crow["gamma"] if crow else None, "sparsity_target": crow["sparsity_target"] if crow else None,
              "accuracy": sim.accuracy, "golden_accuracy": sim.golden_accuracy, "delta_vs_float": sim.accuracy - float_acc,
              "mismatches": sim.mismatches, "images": sim.images,
-             "packing_factor": sim.extra["packing"]["packing_factor"] if b.packing else 1.0,
+             "line_reduction": sim.extra["packing"]["line_reduction"] if b.packing else 1.0,
+             "alpha_achieved": sim.extra["packing"]["alpha_achieved"] if b.packing else 1.0,
+             "packing_factor": sim.extra["packing"]["packing_factor"] if b.packing else 1.0,   # = line_reduction (old name)
              "groups": sim.extra["packing"]["groups"] if b.packing else [l.w.shape[0] for l in b.model.layers],
              "weight_sparsity": 1 - nnz / size,
              "cycles_per_inference": sim.cycles_per_inference, "cycles_model": sim.cycles_model,
@@ -119,7 +122,8 @@ def run(out: Path, limit: int | None = None, rows: int = 8, cols: int = 8, axis_
              "synth": syn, "wall_s": round(time.perf_counter() - t1, 1)}
         table.append(r)
         print(f"{name}: acc {r['accuracy']:.4f} (golden {r['golden_accuracy']:.4f}, float {float_acc:.4f}), "
-              f"mismatches {r['mismatches']}, packing {r['packing_factor']:.2f}, {r['cycles_per_inference']:.1f} "
+              f"mismatches {r['mismatches']}, line reduction {r['line_reduction']:.2f} (alpha achieved "
+              f"{r['alpha_achieved']:.2f}), {r['cycles_per_inference']:.1f} "
               f"cycles/inf (model {r['cycles_model']:.1f}; 64-bit bus {r['cycles_per_inference_axis64_model']:.1f}), "
               f"useful util {100 * r['utilization_useful']:.1f} %, LUT4eq {syn['parallel']['lut4_equiv']} "
               f"FF {syn['parallel']['ff']} DSP {syn['parallel']['dsp']} ({r['wall_s']} s)", flush=True)
@@ -154,14 +158,15 @@ def markdown(res: dict) -> str:
          "hardware's (= golden, 0 mismatches required), cycles measured (= exact model); the 64-bit-bus column "
          "is the exact model. Area: Yosys synth_ecp5 of the array alone (parallel MAC, DSP mapping; bit-serial "
          "MAC alongside).", "",
-         "| design | accuracy % | Δ vs float (pt) | mismatches | weight sparsity % | packing factor | groups per layer | "
+         "| design | accuracy % | Δ vs float (pt) | mismatches | weight sparsity % | line reduction K/G | alpha achieved | "
+         "groups per layer | "
          "cycles/inf | = model | cycles/inf (64b bus, model) | useful util % | same weights unpacked: useful util % | LUT4 | CCU2C | FF | DSP | "
          "bit-serial LUT4eq / FF | cycles vs dense | LUT4eq vs dense | FF vs dense | LUT x cycles vs dense |",
-         "|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+         "|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in res["rows"]:
         p, b, q = r["synth"]["parallel"], r["synth"]["bitserial"], r["ratio_to_dense"]
         L.append(f"| {r['name']} | {100 * r['accuracy']:.2f} | {100 * r['delta_vs_float']:+.2f} | {r['mismatches']} | "
-                 f"{100 * r['weight_sparsity']:.1f} | {r['packing_factor']:.2f} | {r['groups']} | "
+                 f"{100 * r['weight_sparsity']:.1f} | {r['line_reduction']:.2f} | {r['alpha_achieved']:.2f} | {r['groups']} | "
                  f"{r['cycles_per_inference']:.1f} | {'yes' if r['cycle_exact'] else 'NO'} | "
                  f"{r['cycles_per_inference_axis64_model']:.1f} | {100 * r['utilization_useful']:.1f} | "
                  f"{100 * r['utilization_useful_unpacked']:.1f} | {p['lut']} | "

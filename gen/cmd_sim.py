@@ -70,7 +70,8 @@ def run(args) -> int:
           + (f", {report['wall_ratio']:.1f}x the C++ lower bound" if "wall_ratio" in report else "")
           + (f", {report['term_pairs_per_inference']:.0f} term pairs/inference (term-pair utilization "
              f"{100 * report['term_pair_utilization']:.1f} %)" if "term_pairs_per_inference" in report else "")
-          + (f", packing factor {report['packing']['packing_factor']:.2f} (alpha {report['packing']['alpha']})"
+          + (f", line reduction {report['packing']['line_reduction']:.2f} (alpha {report['packing']['alpha']}, "
+             f"achieved {report['packing']['alpha_achieved']:.2f} lines per group)"
              if "packing" in report else "")
           + f" -> {out / 'report.json'}")
     stressed = args.idle > 0 or args.bp > 0

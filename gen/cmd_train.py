@@ -99,7 +99,8 @@ def run(args) -> int:
         if r["kind"] == "colcomb":
             c = r["cycles"]["axis256"]
             print(f"{r['name']}: {100 * r['accuracy']:.2f} % ({100 * r['delta_vs_float']:+.2f} pt), sparsity "
-                  f"{100 * r['sparsity']:.1f} %, packing factor {r['packing_factor']:.2f}, "
+                  f"{100 * r['sparsity']:.1f} %, line reduction {r['line_reduction']:.2f} (alpha achieved "
+                  f"{r['alpha_achieved']:.2f}), "
                   f"{c['cycle_ratio']:.2f}x fewer engine cycles per inference (8x8 WS, 256-bit s_axis)")
     for k, v in report["acceptance"].items():
         print(f"  {k}: {'PASS' if v else 'FAIL'}")

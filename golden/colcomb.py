@@ -294,15 +294,31 @@ def packed_gemm(x: np.ndarray, pm: PackedMatrix) -> np.ndarray:
 
 
 def packing_stats(w_dense: np.ndarray, pm: PackedMatrix) -> dict:
-    """Figures of one packed layer: ``K``, ``N``, ``groups``, ``packing_factor = K / G`` (array lines
-    saved), ``alpha_achieved`` (mean lines per group), ``nonzeros`` before packing, ``kept`` after
+    """Figures of one packed layer: ``K``, ``N``, ``groups``, ``line_reduction = K / G`` (array lines
+    saved; counts the all-zero lines that join no group, so it can exceed ``alpha``), ``alpha_achieved``
+    (lines actually combined per group, the mean group size, ``<= alpha``), ``packing_factor`` (the old
+    name of ``line_reduction``, kept for existing readers), ``nonzeros`` before packing, ``kept`` after
     conflict pruning, ``sparsity`` of the surviving matrix, ``conflict_pruned``."""
     w_dense = np.asarray(w_dense)
     nnz = int((w_dense != 0).sum())
     kept = int((np.asarray(pm.w) != 0).sum())
-    return {"K": pm.k, "N": pm.n, "groups": pm.groups, "packing_factor": pm.k / pm.groups,
-            "alpha_achieved": float(pm.lines_per_group.mean()), "nonzeros": nnz, "kept": kept,
-            "conflict_pruned": nnz - kept, "sparsity": 1 - kept / max(1, w_dense.size)}
+    return {"K": pm.k, "N": pm.n, "groups": pm.groups, "line_reduction": pm.k / pm.groups,
+            "alpha_achieved": float(pm.lines_per_group.mean()), "packing_factor": pm.k / pm.groups,
+            "nonzeros": nnz, "kept": kept, "conflict_pruned": nnz - kept,
+            "sparsity": 1 - kept / max(1, w_dense.size)}
+
+
+def network_packing(packing) -> dict:
+    """Figures of a packed network (a list of :class:`PackedMatrix`, one per layer): ``groups`` and
+    ``lines`` (``K``) per layer, ``line_reduction = sum K / sum G`` (array lines saved, counting the
+    all-zero lines that join no group, so it can exceed ``alpha``), ``alpha_achieved = sum |group| /
+    sum G`` (lines actually combined per group, ``<= alpha``) and ``packing_factor`` (the old name of
+    ``line_reduction``)."""
+    K = sum(pm.k for pm in packing)
+    G = sum(pm.groups for pm in packing)
+    used = sum(int(pm.lines_per_group.sum()) for pm in packing)
+    return {"groups": [pm.groups for pm in packing], "lines": [pm.k for pm in packing],
+            "line_reduction": K / G, "alpha_achieved": used / G, "packing_factor": K / G}
 
 
 def packed_gemm_cycles(cfg: ArrayConfig, M: int, pm: PackedMatrix, precision: int | None = None):

@@ -509,9 +509,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
         result.extra.update({"useful_macs_per_inference": useful / len(x),
                              "useful_utilization": useful * L / (e.rows * e.cols * r["cycles"])})
     if packing is not None:
-        result.extra["packing"] = {"alpha": e.array.alpha, "groups": [pm.groups for pm in packing],
-                                   "lines": [pm.k for pm in packing],
-                                   "packing_factor": sum(pm.k for pm in packing) / sum(pm.groups for pm in packing)}
+        from macforge.golden.colcomb import network_packing
+        result.extra["packing"] = {"alpha": e.array.alpha, **network_packing(packing)}
     if lower_bound:
         from macforge.sim.lower_bound import harness_rate
 

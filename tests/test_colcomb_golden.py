@@ -92,7 +92,26 @@ def test_disjoint_lines_pack_fully():
     pm = cc.pack(w, 8, 0)
     assert pm.groups == 1 and (pm.dense() == w).all()
     st = cc.packing_stats(w, pm)
-    assert st["packing_factor"] == 8 and st["conflict_pruned"] == 0
+    assert st["line_reduction"] == st["packing_factor"] == 8 and st["alpha_achieved"] == 8
+    assert st["conflict_pruned"] == 0
+
+
+def test_line_reduction_vs_alpha_achieved():
+    # 10 lines, 8 of them all-zero: the 2 disjoint nonzero lines make one group with alpha = 2. The array
+    # needs 1 line instead of 10 (line reduction 10 > alpha), but only 2 lines are combined per group.
+    w = np.zeros((10, 4), int)
+    w[3, 0], w[7, 1] = 5, -6
+    pm = cc.pack(w, 2, 0)
+    assert pm.groups == 1 and list(pm.lines[0]) == [3, 7]
+    st = cc.packing_stats(w, pm)
+    assert st["line_reduction"] == st["packing_factor"] == 10.0 and st["alpha_achieved"] == 2.0
+    # a second layer: 4 lines with full conflicts and gamma 0 -> 4 groups of one line each
+    w2 = np.ones((4, 3), int)
+    pm2 = cc.pack(w2, 2, 0)
+    assert pm2.groups == 4
+    net = cc.network_packing([pm, pm2])
+    assert net == {"groups": [1, 4], "lines": [10, 4], "line_reduction": 14 / 5, "alpha_achieved": 6 / 5,
+                   "packing_factor": 14 / 5}
 
 
 def test_prune_magnitude():

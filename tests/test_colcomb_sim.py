@@ -56,7 +56,10 @@ def test_macforge_sim_packed_bundle(tmp_path):
     assert rep["accuracy"] == rep["golden_accuracy"]
     assert rep["cycles_per_inference"] == rep["cycles_model"]
     assert rep["packing"]["groups"] == [pm.groups for pm in b.packing]
-    assert rep["packing"]["packing_factor"] > 2
+    net = cc.network_packing(b.packing)
+    assert rep["packing"]["line_reduction"] == rep["packing"]["packing_factor"] == net["line_reduction"] > 2
+    assert rep["packing"]["alpha_achieved"] == net["alpha_achieved"]
+    assert 1 < rep["packing"]["alpha_achieved"] <= 4
     assert 0 < rep["useful_utilization"] <= rep["utilization"]
     # under random idle input and output backpressure (same build)
     rc = main(["sim", "--model", str(bundle), *hw, "--batch", "16", "--limit", "33", "--out", str(out),
@@ -118,6 +121,8 @@ def test_packed_digits_mlp_end_to_end(tmp_path):
     assert main(["train", "--quick", "--no-progress", "--out", str(tr), "--column-combine", "alpha=4,gamma=0.5"]) == 0
     rep = json.loads((tr / "report.json").read_text())
     row = next(r for r in rep["rows"] if r["kind"] == "colcomb")
+    assert row["bundle"] == "bundle_cc_a4"
+    assert row["alpha_achieved"] <= 4 and row["line_reduction"] == row["packing_factor"] >= row["alpha_achieved"]
     assert rep["float_accuracy"] - row["accuracy"] <= 0.010 + 1e-12, (rep["float_accuracy"], row["accuracy"])
     res = {}
     for name in ("bundle_w8a8", "bundle_cc_a4"):

@@ -38,7 +38,9 @@ def test_masked_training_keeps_packing(trained):
     acc = np.mean(mlp_forward_int(res.int_model, xi).predict() == y)
     assert acc > 0.85, acc
     st = res.stats[0]
-    assert st["packing_factor"] > 2 and st["sparsity"] > 0.7
+    assert st["line_reduction"] == st["packing_factor"] > 2 and st["sparsity"] > 0.7
+    for st in res.stats:
+        assert 1 <= st["alpha_achieved"] <= 4 and st["alpha_achieved"] <= st["line_reduction"]
 
 
 def test_grad_mask_keeps_zeros():

@@ -243,10 +243,11 @@ REPORT_ENGINE = {"rows": 8, "cols": 8, "mac": "parallel", "batch": 150, "axis_wi
 
 def colcomb_row(res: ColcombResult, measured: dict, float_acc: float, bundle: str | None = None) -> dict:
     """One report row: accuracy (test, validation, agreement with float from ``measured``), packing
-    figures over all layers and engine cycles per inference (dense vs packed, :func:`packed_cycles`)."""
+    figures over all layers (:func:`macforge.golden.colcomb.network_packing`: ``line_reduction`` K/G,
+    ``alpha_achieved`` <= alpha, ``packing_factor`` the old name of ``line_reduction``) and engine cycles
+    per inference (dense vs packed, :func:`packed_cycles`)."""
     c = res.cfg
-    K = sum(s["K"] for s in res.stats)
-    G = sum(s["groups"] for s in res.stats)
+    net = cc.network_packing(res.packing)
     size = sum(s["K"] * s["N"] for s in res.stats)
     kept = sum(s["kept"] for s in res.stats)
     e = REPORT_ENGINE
@@ -255,7 +256,8 @@ def colcomb_row(res: ColcombResult, measured: dict, float_acc: float, bundle: st
     r = {"name": c.name, "kind": "colcomb", "accuracy": measured["accuracy"],
          "delta_vs_float": measured["accuracy"] - float_acc, "float_retrained_accuracy": res.float_accuracy,
          "alpha": c.alpha, "gamma": c.gamma, "sparsity_target": c.sparsity, "sparsity": 1 - kept / size,
-         "packing_factor": K / G, "groups": [s["groups"] for s in res.stats], "lines": [s["K"] for s in res.stats],
+         "line_reduction": net["line_reduction"], "alpha_achieved": net["alpha_achieved"],
+         "packing_factor": net["packing_factor"], "groups": net["groups"], "lines": net["lines"],
          "w_bits": c.w_bits, "a_bits": c.a_bits, "cycles": cyc,
          "engine": {k: v for k, v in e.items() if k != "axis_widths"}}
     if bundle is not None:
@@ -271,13 +273,17 @@ def markdown_rows(rows: list[dict], float_acc: float) -> list[str]:
          f"Engine cycles per inference: exact model, {e['rows']}x{e['cols']} WS {e['mac']} array, batch {e['batch']}, "
          "dense network on the plain engine vs packed network on the packed engine (same array), "
          "s_axis 64 / 256 bits.", "",
-         "| name | alpha | gamma | accuracy % | Δ vs float (pt) | sparsity % | packing factor | groups per layer | "
-         "cycles/inf dense (64b) | packed (64b) | ratio (64b) | dense (256b) | packed (256b) | ratio (256b) |",
-         "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+         "Line reduction = sum K / sum G (array lines saved; all-zero lines join no group, so it can exceed "
+         "alpha); alpha achieved = lines actually combined per group (<= alpha).", "",
+         "| name | alpha | gamma | accuracy % | Δ vs float (pt) | sparsity % | line reduction K/G | alpha achieved | "
+         "groups per layer | cycles/inf dense (64b) | packed (64b) | ratio (64b) | dense (256b) | packed (256b) | "
+         "ratio (256b) |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         c64, c256 = r["cycles"]["axis64"], r["cycles"]["axis256"]
         L.append(f"| {r['name']} | {r['alpha']} | {r['gamma']:g} | {100 * r['accuracy']:.2f} | "
-                 f"{100 * (r['accuracy'] - float_acc):+.2f} | {100 * r['sparsity']:.1f} | {r['packing_factor']:.2f} | "
+                 f"{100 * (r['accuracy'] - float_acc):+.2f} | {100 * r['sparsity']:.1f} | {r['line_reduction']:.2f} | "
+                 f"{r['alpha_achieved']:.2f} | "
                  f"{r['groups']} of {r['lines']} | {c64['dense_cycles_per_inference']:.1f} | "
                  f"{c64['packed_cycles_per_inference']:.1f} | {c64['cycle_ratio']:.2f}x | "
                  f"{c256['dense_cycles_per_inference']:.1f} | {c256['packed_cycles_per_inference']:.1f} | "
