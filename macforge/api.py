@@ -356,7 +356,7 @@ def check_engine_fits(net: IntMLP, engine: EngineConfig, batch: int, packed: boo
 
 def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = None, *,
              x: np.ndarray | None = None, y: np.ndarray | None = None, limit: int | None = None,
-             precision: int | None = None, batch: int = 150, idle: float = 0.0, bp: float = 0.0,
+             precision: int | None = None, batch: int | None = None, idle: float = 0.0, bp: float = 0.0,
              lower_bound: bool = False, progress: bool = True, out_dir: str | Path | None = None,
              **engine_options) -> SimResult:
     """Run a network through the RTL layer engine (cocotb on Verilator), layer by layer, and check every
@@ -376,8 +376,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     precision : int, optional
         Bit-serial activation precision ``p`` (default ``a_bits``; ignored by the parallel MAC and the
         tMAC, which runs the bundle's ``k``, ``k_x`` and encoding).
-    batch : int
-        Images per engine job (the ``M`` of a job).
+    batch : int, optional
+        Images per engine job (the ``M`` of a job); default the explicit engine's ``max_m``, else 150.
     idle, bp : float
         Stress: probability of an idle input cycle / of output backpressure per cycle (cycles are then
         not comparable with the model).
@@ -398,6 +398,8 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
 
     _check_prob("idle", idle)
     _check_prob("bp", bp)
+    if batch is None:
+        batch = engine.max_m if engine is not None else 150
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -432,7 +434,6 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
                          f"the other")
     e = engine if engine is not None else engine_for(model if packing is not None else net, batch=batch,
                                                      **engine_options)
-    check_engine_fits(net, e, batch, packed=packing is not None)
     if packing is not None:       # column combining: refused before anything runs
         from macforge.golden.colcomb import check_packed_engine
         alpha = max(pm.alpha for pm in packing)
@@ -443,6 +444,7 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
     elif e.array.alpha is not None:
         raise ValueError(f"this engine is built with column combining (alpha={e.array.alpha}): it takes packed "
                          f"bundles only (macforge train --column-combine), got a dense model")
+    check_engine_fits(net, e, batch, packed=packing is not None)
     trace, prec, tq = golden_trace(net, e.array, x, precision)
     golden_pred = trace.predict()
 
