@@ -14,6 +14,9 @@ What the manifest holds (all derived, nothing typed in by hand):
   clamping rule of the front end;
 * ``tmac`` (tMAC only): group size, run-time budget ports and ranges (``k``, ``k_x``, ``hese``), the bit
   layout of a weight term slot and of an activation term (:mod:`macforge.golden.tmac`), and the slot order;
+  engine manifests carry it too (budget word fields, weight/activation word layouts), their ``limits`` add
+  ``g``/``k_max``/``kx_max``/``encodings`` and their cycle model is per budget ``(k, k_x)`` (the corners
+  of the range, plus the formula for any other budget);
 * ``cycle_model``: figures of :mod:`macforge.golden.cycles` -- output latency, steady-state cycles per tile, and
   a 256x256x256 GEMM (``K`` limited to ``max_k``) run as back-to-back tiles; for the bit-serial MAC one
   entry per precision ``p = 1..a_width``;
@@ -322,6 +325,10 @@ def engine_limits(ecfg) -> dict:
     }
     if a.mac == "bitserial":
         lim["precision_range"] = [1, a.a_width]
+    if a.mac == "tmac":
+        lim.update({"g": a.g, "k_max": a.k_max, "kx_max": a.kx_max, "encodings": list(a.encodings),
+                    "k_range": [1, a.k_max], "k_x_range": [1, a.kx_max],
+                    "groups_max": ecfg.steps_max})
     return lim
 
 
@@ -332,6 +339,8 @@ def engine_cycle_model(ecfg) -> dict:
 
     a = ecfg.array
     M, K, N = min(REF_GEMM[0], ecfg.max_m), min(REF_GEMM[1], ecfg.max_k), min(REF_GEMM[2], ecfg.max_n)
+    if a.mac == "tmac":
+        return engine_tmac_cycle_model(ecfg, M, K, N)
     precisions = list(range(1, a.a_width + 1)) if a.mac == "bitserial" else [None]
     entries = []
     for p in precisions:
@@ -346,6 +355,88 @@ def engine_cycle_model(ecfg) -> dict:
             "definition": "cycle 0 takes the command word, s_axis never idles, m_axis_tready stays high; "
                           "cycles = until the tlast beat is transferred; utilization = M K N L / (R C cycles)",
             "per_precision": entries}
+
+
+def tmac_budget_corners(a) -> list[tuple[int, int]]:
+    """The ``(k, k_x)`` budgets of the engine manifest's cycle model: the four corners of
+    ``[1, k_max] x [1, kx_max]`` (deduplicated; the maxima last). Any other budget: ``job_cycles``."""
+    out = []
+    for b in ((1, 1), (1, a.kx_max), (a.k_max, 1), (a.k_max, a.kx_max)):
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def engine_tmac_cycle_model(ecfg, M: int, K: int, N: int) -> dict:
+    """tMAC engine: entries per run-time budget ``(k, k_x)`` at the corners of the budget range (the engine
+    model walks the job, so one entry per budget would cost seconds), plus the formula for the others."""
+    from macforge.golden.engine_cycles import layer_utilization
+
+    a = ecfg.array
+    G = -(-K // a.g)
+    entries = []
+    for k, kx in tmac_budget_corners(a):
+        u = layer_utilization(ecfg, M, K, N, k=k, k_x=kx)
+        entries.append({"k": k, "k_x": kx, "cycles_per_group": k * kx,
+                        "layer": {"M": M, "K": K, "N": N, "groups": G}, "cycles": u["cycles"],
+                        "macs": u["macs"], "term_pair_slots": u["term_pairs"],
+                        "useful_macs_per_cycle": u["macs"] / u["cycles"],
+                        "utilization": u["utilization"]})
+    return {"source": "macforge.golden.engine_cycles (exact model; the cocotb engine tests check it "
+                      "equals measurement)",
+            "definition": "cycle 0 takes the command word, cycle 1 the budget word, s_axis never idles, "
+                          "m_axis_tready stays high; cycles = until the tlast beat is transferred; "
+                          "utilization = M ceil(K/g) N k k_x / (R C cycles) (term-pair slots per PE-cycle)",
+            "formula": f"any budget k in [1, {a.k_max}], k_x in [1, {a.kx_max}]: "
+                       "macforge.golden.engine_cycles.job_cycles(ecfg, M, K, N, k=k, k_x=k_x); the array "
+                       f"spends L = k k_x cycles per group of g = {a.g} (ceil(K/g) groups, K zero-padded), "
+                       "independent of the data; loading and draining are those of the other families",
+            "g": a.g, "k_max": a.k_max, "kx_max": a.kx_max,
+            "per_budget": entries}
+
+
+def engine_tmac_section(ecfg) -> dict:
+    """The engine manifest's ``tmac`` section: budgets, budget word, term-slot layout, word layouts."""
+    from macforge.golden.tmac import exp_bits, slot_bits, slot_fields, term_fields
+
+    a = ecfg.array
+    sb = slot_bits(a)
+    return {
+        "g": a.g, "k_max": a.k_max, "kx_max": a.kx_max, "encodings": list(a.encodings),
+        "budget_word": {
+            "beat": 1,
+            "fields": [{"name": "k", "offset": 0, "width": 8, "min": 1, "max": a.k_max, "zero": "k_max"},
+                       {"name": "k_x", "offset": 8, "width": 4, "min": 1, "max": a.kx_max, "zero": "kx_max"},
+                       {"name": "hese", "offset": 12, "width": 1,
+                        "semantics": "1 = HESE, 0 = binary; an encoding the build lacks is error 6"}],
+            "rule": "out-of-range k or k_x, a missing encoding or a non-zero precision field in the command "
+                    "word: error 6; tlast on the budget word: error 4; bits above 12 ignored (send 0)",
+        },
+        "weight_slot": {"bits": sb, "fields": _offsets(slot_fields(a)),
+                        "order": "per group and output column: the group budget's k largest terms, exponent "
+                                 "descending then index ascending; slots k..k_max-1 invalid (all zero)",
+                        "value": "(-1)^sign * 2^exp * [valid], multiplying activation idx of the group"},
+        "weight_word": {"bits": ecfg.w_word, "slots": a.cols * a.k_max,
+                        "layout": f"slot s of column c at bits [(c * {a.k_max} + s) * {sb}, +{sb}); one word "
+                                  "per group and output tile"},
+        "activation_word": {"bits": ecfg.a_word, "lanes": a.rows * a.g, "lane_width": a.a_width,
+                            "layout": f"lane r * {a.g} + e at bits [(r * {a.g} + e) * {a.a_width}, "
+                                      f"+{a.a_width}): element e of the group of row r, two's complement "
+                                      "(raw activations; K zero-padded to a multiple of g)"},
+        "activation_term": {"bits": 2 + exp_bits(a.a_width), "fields": _offsets(term_fields(a)),
+                            "order": "internal to the engine's encoder: most significant first, the k_x "
+                                     "largest (data budget, macforge.golden.terms.data_budget)"},
+        "cycles_per_group": "k * k_x (weight slot outer, activation term inner), independent of the data",
+        "reference": "macforge.golden.tmac, macforge.golden.engine (encode)",
+    }
+
+
+def _offsets(fields) -> list[dict]:
+    out, off = [], 0
+    for n, b in fields:
+        out.append({"name": n, "offset": off, "width": b})
+        off += b
+    return out
 
 
 def engine_manifest_for(ecfg, verilog_text: str) -> dict:
@@ -384,6 +475,8 @@ def engine_manifest_for(ecfg, verilog_text: str) -> dict:
         "warnings": [],
         "docs": "docs/engine.md (contract: packet format, errors, status, capabilities, timing)",
     }
+    if ecfg.array.mac == "tmac":
+        man["tmac"] = engine_tmac_section(ecfg)
     if ecfg.array.fault is not None:
         man["warnings"].append("TEST-ONLY FAULT INJECTED in the array: this design computes WRONG results.")
     return man

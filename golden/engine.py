@@ -462,22 +462,57 @@ def caps_command() -> int:
 
 
 def packet_format(ecfg: EngineConfig) -> dict:
-    """Machine-readable summary of the packet format (for the manifest; the prose is docs/engine.md)."""
-    return {
+    """Machine-readable summary of the packet format (for the manifest; the prose is docs/engine.md).
+
+    tMAC engines: the budget word (beat 1), the precision field's rule, and sections in groups of ``g``
+    (weight words of ``C x k_max`` term slots, activation words of ``R x g`` activations)."""
+    a = ecfg.array
+    tmac = a.mac == "tmac"
+    precision = ("must be 0 on a tMAC engine (else error 6)" if tmac
+                 else "bit-serial p, 0 = a_width; ignored by other MACs")
+    if tmac:
+        from .tmac import slot_bits
+        sections = ["parameters: ceil(N/C) words of C x 96 bits (bias int32, M0 uint32 < 2^31, S 1..62)",
+                    f"weights: per tile t, per group j < Gp (G = ceil(K/g), g = {a.g}; Gp = G OS, "
+                    f"ceil(G/R) R WS): one word of C x k_max = {a.cols} x {a.k_max} term slots of "
+                    f"{slot_bits(a)} bits, slot s of column c at bits [(c k_max + s) b, +b), the group "
+                    "budget k's terms of W[jg:jg+g, tC+c] (slots >= k zero)",
+                    f"activations: per block of B rows, words of R x g = {a.rows} x {a.g} lanes of a_width "
+                    "bits, lane r g + e = element e of group j of row r (K zero-padded to a multiple of g); "
+                    "OS: G words, word j = X[m0+r, jg+e]; WS: per chunk c, per row m: lane r g + e = "
+                    "X[m, (cR+r)g+e]; raw activations (the engine term-encodes them, top-k_x)"]
+    else:
+        sections = ["parameters: ceil(N/C) words of C x 96 bits (bias int32, M0 uint32 < 2^31, S 1..62)",
+                    "weights: per tile t, per k < Kp: W[k, tC:tC+C], C lanes of w_width bits",
+                    "activations: per block of B rows; OS: K words X[m0:m0+R, k]; WS: per chunk c, per "
+                    "row m: X[m, cR:cR+R]"]
+    out = {
         "version": PACKET_FORMAT_VERSION,
         "doc": "docs/engine.md",
         "command_word": {
             "opcode": {"bits": [0, 7], "values": {"layer": OPCODE, "capabilities": OPCODE_CAPS}},
             "relu": {"bits": [8, 8]}, "requant": {"bits": [9, 9]},
             "reserved": {"bits": [10, 11], "rule": "send 0; ignored"},
-            "precision": {"bits": [12, 15], "rule": "bit-serial p, 0 = a_width; ignored by other MACs"},
+            "precision": {"bits": [12, 15], "rule": precision},
             "M": {"bits": [16, 31]}, "K": {"bits": [32, 47]}, "N": {"bits": [48, 63]},
             "above_63": "ignored (send 0)",
         },
-        "sections": ["parameters: ceil(N/C) words of C x 96 bits (bias int32, M0 uint32 < 2^31, S 1..62)",
-                     "weights: per tile t, per k < Kp: W[k, tC:tC+C], C lanes of w_width bits",
-                     "activations: per block of B rows; OS: K words X[m0:m0+R, k]; WS: per chunk c, per "
-                     "row m: X[m, cR:cR+R]"],
+    }
+    if tmac:
+        out["budget_word"] = {
+            "beat": 1,
+            "k": {"bits": [0, 7], "range": [1, a.k_max], "rule": f"group budget; 0 = k_max ({a.k_max}); "
+                                                                   "larger: error 6"},
+            "k_x": {"bits": [8, 11], "range": [1, a.kx_max], "rule": f"data budget; 0 = kx_max ({a.kx_max}); "
+                                                                      "larger: error 6"},
+            "hese": {"bits": [12, 12], "rule": "activation encoding, 1 = HESE, 0 = binary; one the build "
+                                               f"lacks (build: {', '.join(a.encodings)}): error 6"},
+            "above_12": "ignored (send 0)",
+            "tlast": "tlast on the budget word is error 4",
+        }
+        out["header_beats"] = 2
+    out["sections"] = sections
+    out.update({
         "word_packing": "a word of ww <= axis_width bits: floor(axis_width/ww) words per beat, word i at "
                         "bits [i ww, (i+1) ww); wider words span ceil(ww/axis_width) beats, LSBs first; "
                         "every section starts on a fresh beat; unused bits 0",
@@ -487,4 +522,5 @@ def packet_format(ecfg: EngineConfig) -> dict:
         "errors": {str(k): v for k, v in ERRORS.items()},
         "capabilities": {"opcode": OPCODE_CAPS, "words": len(capability_words(ecfg)),
                          "values": capability_words(ecfg)},
-    }
+    })
+    return out
