@@ -204,9 +204,10 @@ class ArrayConfig:
         for n in names:
             if getattr(self, n) is None:
                 object.__setattr__(self, n, TMAC_DEFAULTS[n])
-        if isinstance(self.g, bool) or self.g not in TMAC_G_CHOICES:
+        if isinstance(self.g, bool) or not isinstance(self.g, int) or self.g not in TMAC_G_CHOICES:
+            # an int first: 4.0 == 4 would pass the membership test and crash the generator later
             raise ValueError(f"g={self.g!r} is not supported: allowed {', '.join(map(str, TMAC_G_CHOICES))} "
-                             f"(a power of two)")
+                             f"(an integer, a power of two)")
         _check_int("k_max", self.k_max, 1, min(TMAC_K_MAX, self.g * (self.w_width - 1)))
         _check_int("kx_max", self.kx_max, 1, self.a_width - 1)
         enc = self.encodings

@@ -169,3 +169,24 @@ def test_gen_engine_parallel_packet_format_unchanged():
     assert "budget_word" not in pf and "header_beats" not in pf
     assert pf["sections"][1] == "weights: per tile t, per k < Kp: W[k, tC:tC+C], C lanes of w_width bits"
 
+
+@pytest.mark.parametrize("g", [4.0, True, "4"])
+def test_gen_tmac_config_g_must_be_int(g, tmp_path, capsys):
+    """``g`` from a JSON config must be a real integer: 4.0 == 4 used to pass the membership test and crash
+    the generator with a traceback (exit 1)."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"mac": "tmac", "rows": 2, "cols": 2, "g": g}))
+    out = tmp_path / "hw"
+    assert main(["gen", "--config", str(cfg), "--out", str(out)]) == 2          # default top: the engine
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("macforge gen: error:") and err.count("\n") == 0
+    assert f"g={g!r} is not supported" in err and "1, 2, 4, 8, 16, 32, 64" in err, err
+    assert not out.exists()
+
+
+def test_config_g_float_refused():
+    from macforge.golden.config import ArrayConfig
+
+    with pytest.raises(ValueError, match=r"g=4\.0 is not supported: allowed 1, 2, 4, 8, 16, 32, 64"):
+        ArrayConfig(mac="tmac", g=4.0)
+    assert ArrayConfig(mac="tmac", g=4).g == 4
