@@ -153,7 +153,8 @@ class Trace:
     weights: list[np.ndarray]  # integer weights each layer actually used (after the group budget in TQ)
     accs: list[np.ndarray]  # int64 accumulators acc = x @ W + b (int32-checked)
     outputs: list[np.ndarray]  # per-layer integer outputs; outputs[-1] is the logits
-    term_pairs: int  # sum over MACs of terms(w) * terms(x) in the mode's encoding (binary outside TQ)
+    term_pairs: int  # sum over MACs of terms(w) * terms(x) in the mode's encoding (binary outside TQ);
+    # TQ: the kept terms (data budget of each input x group budget of each weight), what the tMAC pairs
 
     @property
     def logits(self) -> np.ndarray:
@@ -224,6 +225,12 @@ def mlp_forward_int(
         if mode == "bitserial":
             x = np.clip(x, -(1 << (precision - 1)), (1 << (precision - 1)) - 1)
         elif mode == "tq":
+            # count the kept terms of the *original* values: re-encoding the truncated ones undercounts
+            # (HESE -123 = -(128 - 8 + 4 - 1) at k_x = 3 keeps -(128 - 8 + 4) = -124, which re-encodes as
+            # -(128 - 4), two terms)
+            tx = np.minimum(terms.count_terms(x, tq.encoding), tq.k_x).astype(np.int64)
+            _, _, keep = terms.group_budget_mask(w, tq.g, tq.k, tq.encoding, axis=0)
+            tw = np.count_nonzero(keep, axis=-1).astype(np.int64)
             x = terms.data_budget(x, tq.k_x, tq.encoding)
             w = terms.group_budget(w, tq.g, tq.k, tq.encoding, axis=0)
         acc, y = layer_forward_int(x, layer, w)
@@ -231,6 +238,9 @@ def mlp_forward_int(
         trace.weights.append(w)
         trace.accs.append(acc)
         trace.outputs.append(y)
-        trace.term_pairs += terms.term_pair_ops(w, x, encoding)
+        if mode == "tq":     # the pairs the tMAC meets: kept weight terms x kept activation terms, per index
+            trace.term_pairs += int((tx.reshape(-1, tx.shape[-1]) @ tw).sum())
+        else:
+            trace.term_pairs += terms.term_pair_ops(w, x, encoding)
         x = y
     return trace

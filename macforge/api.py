@@ -501,8 +501,9 @@ def simulate(model: Bundle | IntMLP | str | Path, engine: EngineConfig | None = 
             "term_pairs_per_inference": trace.term_pairs / len(x),
             "term_pair_slots_per_inference": slots / len(x),
             "term_pair_utilization": trace.term_pairs / (e.rows * e.cols * r["cycles"]),
-            "term_pair_definitions": "term_pairs: nonzero term pairs sum terms(w) terms(x) of the golden tq "
-                                     "trace; slots: ceil(K/g) k k_x per output, what the array spends (one "
+            "term_pair_definitions": "term_pairs: the term pairs the tMAC meets, sum over MACs of the kept "
+                                     "terms of w (group budget) x the kept terms of x (data budget, counted on "
+                                     "the untruncated values) of the golden tq trace; slots: ceil(K/g) k k_x per output, what the array spends (one "
                                      "pair per PE per cycle, data-independent); term_pair_utilization = "
                                      "term_pairs / (R C cycles); utilization = slots / (R C cycles)"})
     if packing is not None or e.array.dataflow == "ws":

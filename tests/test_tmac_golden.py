@@ -100,3 +100,55 @@ def test_tmac_params_need_tmac_and_runtime_budgets():
     # other MACs keep their digests: no tMAC keys in their dicts
     assert "g" not in ArrayConfig().to_dict()
     assert ArrayConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _hw_pairs(cfg, x, w, k, k_x, enc):
+    """Term pairs the tMAC meets, from its own operands: valid weight slots x valid activation terms."""
+    from macforge.golden.tmac import weight_slots
+
+    g = cfg.g
+    K = w.shape[0]
+    G = -(-K // g)
+    xp = np.zeros((x.shape[0], G * g), np.int64)
+    xp[:, :K] = x
+    tx = activation_terms(xp, k_x, enc, cfg.a_width)[..., 0].sum(-1).reshape(-1, G, g)    # (M, G, g)
+    sl = weight_slots(cfg, w, k, enc)                                                   # (G, N, S, 4)
+    per_idx = np.zeros((G, g, w.shape[1]), np.int64)                                   # valid slots per idx
+    Gi, Ni, Si = np.nonzero(sl[..., 0])
+    np.add.at(per_idx, (Gi, sl[Gi, Ni, Si, 3], Ni), 1)
+    return int(np.einsum("mji,jin->", tx, per_idx))
+
+
+def test_tq_term_pairs_count_the_kept_terms():
+    """HESE -123 at k_x = 3 keeps -128 + 8 - 4 (3 terms); its truncation -124 re-encodes as -128 + 4 (2 terms):
+    the trace counts the 3 pairs the hardware meets, not 2."""
+    from macforge.golden.mlp import IntLayer, IntMLP, TQConfig, mlp_forward_int
+
+    assert terms.data_budget(np.array([-123]), 3, "hese")[0] == -124
+    assert terms.count_terms(np.array([-124]), "hese")[0] == 2
+
+    def one_layer(w, tq):
+        w = np.asarray(w, np.int64)
+        n = w.shape[1]
+        lay = IntLayer(w, np.zeros(n, np.int64), None, None, False, 8, 8, 0.01, np.full(n, 0.01), None)
+        return IntMLP([lay], a_bits=8, w_bits=8, tq=tq)
+
+    tq = TQConfig(g=1, k=1, k_x=3, encoding="hese")
+    tr = mlp_forward_int(one_layer([[1]], tq), np.array([[-123]]), mode="tq")
+    assert tr.inputs[0][0, 0] == -124 and tr.term_pairs == 3
+    cfg = ArrayConfig(mac="tmac", g=1, k_max=1, kx_max=3)
+    assert _hw_pairs(cfg, np.array([[-123]]), np.array([[1]]), 1, 3, "hese") == 3
+
+    # a random layer with carries, K not a multiple of g: the trace equals the hardware's own count
+    rng = np.random.default_rng(11)
+    w = rng.integers(-127, 128, size=(13, 5))
+    w[0, 0], w[1, 1] = 127, -123
+    x = rng.integers(-128, 128, size=(6, 13))
+    x[0, :3] = [-123, 127, 119]
+    for enc in ("binary", "hese"):
+        tq = TQConfig(g=4, k=5, k_x=3, encoding=enc)
+        tr = mlp_forward_int(one_layer(w, tq), x, mode="tq")
+        cfg = ArrayConfig(mac="tmac", g=4, k_max=5, kx_max=3)
+        assert tr.term_pairs == _hw_pairs(cfg, x, w, 5, 3, enc)
+    # ... and differs from re-encoding the truncated values for HESE (the old count)
+    assert tr.term_pairs > terms.term_pair_ops(tr.weights[0], tr.inputs[0], "hese")
