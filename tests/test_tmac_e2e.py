@@ -1,7 +1,9 @@
 """``macforge sim --mac tmac`` end to end: a term-quantized MLP bundle through the RTL layer engine, every
 integer of every layer equal to the golden ``tq`` trace, cycles equal to the model, term-pair figures in
-the report. Default tier: a synthetic TQ bundle, a few images; slow tier: the trained digits TQ bundle
-(``make train``'s ``bundle_tq``, trained here with ``--quick`` when absent) on all 450 test images, OS and WS."""
+the report. Default tier: a synthetic TQ bundle, a few images; slow tier: the headline TQ bundle of the
+digits training (``macforge train``'s ``build/train/bundle_tq``, the issue's ``tq-hese-g16-k12-kx3``; trained
+here, full, when absent -- never a ``--quick`` stand-in) on all 450 test images, OS and WS, reports written
+to ``build/tmac_e2e/slow_<df>_8x8``."""
 
 import json
 from pathlib import Path
@@ -65,23 +67,43 @@ def test_macforge_sim_tmac_needs_tq_bundle(tmp_path, capsys):
     assert "term-quantized model" in capsys.readouterr().err
 
 
+#: the issue's headline TQ setting (the training report's headline row; its bundle's ``meta.name`` adds ``-qat``)
+HEADLINE = "tq-hese-g16-k12-kx3"
+HEADLINE_TQ = {"g": 16, "k": 12, "k_x": 3, "encoding": "hese"}
+
+
 @pytest.fixture(scope="module")
-def tq_bundle(tmp_path_factory):
-    bundle = REPO / "build" / "train" / "bundle_tq.npz"
+def tq_bundle():
+    """The headline TQ bundle of the full training (``macforge train`` writes ``build/train/bundle_tq``);
+    trained (full, not ``--quick``) when absent."""
+    train_dir = REPO / "build" / "train"
+    bundle = train_dir / "bundle_tq.npz"
     if not bundle.exists():
-        out = tmp_path_factory.mktemp("train")
-        assert main(["train", "--quick", "--out", str(out)]) == 0
-        bundle = out / "bundle_tq.npz"
+        assert main(["train", "--out", str(train_dir), "--no-progress"]) == 0
     return bundle
+
+
+def check_headline_bundle(bundle: Path) -> None:
+    """The bundle is the training run's headline TQ row and that row is the issue's headline setting."""
+    meta = json.loads(bundle.with_suffix(".json").read_text())
+    train_rep = json.loads((bundle.parent / "report.json").read_text())
+    name = meta["meta"]["name"]
+    assert name == train_rep["headline"]["tq"]["name"], (name, train_rep["headline"]["tq"]["name"])
+    assert name in (HEADLINE, HEADLINE + "-qat"), f"{bundle} holds {name!r}, not the headline {HEADLINE!r}"
+    assert meta["tq"] == HEADLINE_TQ
+    # the --quick grid (tq_groups (8,), one TQ QAT run g8-k4-kx2) cannot produce it; the full grid trains it
+    assert HEADLINE in train_rep["config"]["tq_qat"] and train_rep["dataset"]["n_test"] == 450
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("df", ["os", "ws"])
-def test_macforge_sim_tmac_digits_full_test_set(tmp_path, df, tq_bundle):
-    out = tmp_path / "rep"
+def test_macforge_sim_tmac_digits_full_test_set(df, tq_bundle):
+    check_headline_bundle(tq_bundle)
+    out = REPO / "build" / "tmac_e2e" / f"slow_{df}_8x8"
     assert main(["sim", "--model", str(tq_bundle), "--mac", "tmac", "--rows", "8", "--cols", "8", "--dataflow", df,
                  "--out", str(out), "--no-progress", "--no-lower-bound"]) == 0
     rep = json.loads((out / "report.json").read_text())
+    assert Path(rep["model"]).resolve() == tq_bundle.resolve() and rep["tq"] == HEADLINE_TQ
     assert rep["images"] == 450 and rep["mismatches"] == 0 and rep["accuracy"] == rep["golden_accuracy"]
     assert rep["cycles_per_inference"] == rep["cycles_model"]
     from macforge.golden.bundle import load_bundle
