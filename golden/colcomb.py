@@ -456,7 +456,7 @@ def packed_schedule(cfg: ArrayConfig, x: np.ndarray, pm: PackedMatrix, precision
     ``Xp[m, c*R + r, l]`` at ``r * alpha + l``; ``weights`` ``(rows, C)`` lane values
     ``(w & (2^w_width - 1)) | sel << w_width`` (``w_width + sel_bits`` bits, the ``{w, sel}`` layout of
     :mod:`macforge.rtl.packed.pe`); ``outputs`` the golden ``gemm(X, dense(), precision)``."""
-    from .gemm import Schedule, gemm
+    from .gemm import Schedule, gemm, ws_tiles
     if cfg.alpha is None or cfg.alpha < pm.alpha or cfg.dataflow != "ws":
         raise ValueError(f"alpha={pm.alpha} packing needs a packed WS array with alpha >= {pm.alpha}, got "
                          f"alpha={cfg.alpha}, dataflow={cfg.dataflow!r}")
@@ -473,22 +473,8 @@ def packed_schedule(cfg: ArrayConfig, x: np.ndarray, pm: PackedMatrix, precision
     lanes[:G, :N] = (np.asarray(pm.w, np.int64) & ((1 << cfg.w_width) - 1)) | (pm.sel << cfg.w_width)
     yp = np.zeros((M, nt_n * C), np.int64)
     yp[:, :N] = y
-    acts, flags, weights, outs, out_last, tiles = [], [], [], [], [], []
-    for m0 in range(0, M, cfg.max_m):
-        m1 = min(M, m0 + cfg.max_m)
-        for nt in range(nt_n):
-            for kc in range(kc_n):
-                weights.append(lanes[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C])
-                acts.append(xp[m0:m1, kc * R:(kc + 1) * R].reshape(m1 - m0, R * A))
-                f = np.zeros((m1 - m0, 3), np.uint8)
-                f[:, 0] = kc == 0
-                f[:, 1] = kc == kc_n - 1
-                f[-1, 2] = 1
-                flags.append(f)
-                tiles.append(m1 - m0)
-            outs.append(yp[m0:m1, nt * C:(nt + 1) * C])
-            ol = np.zeros(m1 - m0, np.uint8)
-            ol[-1] = 1
-            out_last.append(ol)
+    acts, flags, weights, outs, out_last, tiles = ws_tiles(
+        cfg, M, nt_n, kc_n, lambda kc, nt: lanes[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C],
+        lambda m0, m1, kc: xp[m0:m1, kc * R:(kc + 1) * R].reshape(m1 - m0, R * A), yp)
     return Schedule(cfg, np.concatenate(acts), np.concatenate(flags), np.concatenate(weights),
                     np.concatenate(outs), np.concatenate(out_last), tiles)

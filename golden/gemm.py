@@ -80,6 +80,37 @@ class Schedule:
         return len(self.acts)
 
 
+def ws_tiles(cfg: ArrayConfig, M: int, nt_n: int, kc_n: int, weights_of, acts_of, yp) -> tuple[list, ...]:
+    """The weight-stationary tile order every WS schedule shares (plain, tMAC, packed arrays).
+
+    For each block of at most ``cfg.max_m`` activation rows ``m0:m1``, each column tile ``nt < nt_n`` and
+    each K-chunk ``kc < kc_n`` (``R`` weight rows each): one weight tile ``weights_of(kc, nt)`` and its
+    activation rows ``acts_of(m0, m1, kc)`` with flags ``(first = kc == 0, last = kc == kc_n - 1,
+    tlast on the chunk's final row)``; after the chunks of a column tile, its expected output rows
+    ``yp[m0:m1, nt C:(nt+1) C]`` with ``last`` on the final row. Returns the lists
+    ``(acts, flags, weights, outs, out_last, tiles)`` (``tiles``: rows per weight tile).
+    """
+    C = cfg.cols
+    acts, flags, weights, outs, out_last, tiles = [], [], [], [], [], []
+    for m0 in range(0, M, cfg.max_m):
+        m1 = min(M, m0 + cfg.max_m)
+        for nt in range(nt_n):
+            for kc in range(kc_n):
+                weights.append(weights_of(kc, nt))
+                acts.append(acts_of(m0, m1, kc))
+                f = np.zeros((m1 - m0, 3), np.uint8)
+                f[:, 0] = kc == 0
+                f[:, 1] = kc == kc_n - 1
+                f[-1, 2] = 1
+                flags.append(f)
+                tiles.append(m1 - m0)
+            outs.append(yp[m0:m1, nt * C:(nt + 1) * C])
+            ol = np.zeros(m1 - m0, np.uint8)
+            ol[-1] = 1
+            out_last.append(ol)
+    return acts, flags, weights, outs, out_last, tiles
+
+
 def schedule(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, precision: int | None = None) -> Schedule:
     """Cut ``A @ W`` into array beats for ``cfg`` (see the module docstring)."""
     check_operands(cfg, a, w)
@@ -117,21 +148,8 @@ def schedule(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, precision: int | No
     else:
         apk = np.zeros((M, kc_n * R), np.int64)
         apk[:, :K] = a
-        for m0 in range(0, M, cfg.max_m):
-            m1 = min(M, m0 + cfg.max_m)
-            for nt in range(nt_n):
-                for kc in range(kc_n):
-                    weights.append(wp[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C])
-                    acts.append(apk[m0:m1, kc * R:(kc + 1) * R])
-                    f = np.zeros((m1 - m0, 3), np.uint8)
-                    f[:, 0] = kc == 0
-                    f[:, 1] = kc == kc_n - 1
-                    f[-1, 2] = 1
-                    flags.append(f)
-                    tiles.append(m1 - m0)
-                outs.append(yp[m0:m1, nt * C:(nt + 1) * C])
-                ol = np.zeros(m1 - m0, np.uint8)
-                ol[-1] = 1
-                out_last.append(ol)
+        acts, flags, weights, outs, out_last, tiles = ws_tiles(
+            cfg, M, nt_n, kc_n, lambda kc, nt: wp[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C],
+            lambda m0, m1, kc: apk[m0:m1, kc * R:(kc + 1) * R], yp)
     return Schedule(cfg, np.concatenate(acts), np.concatenate(flags), np.concatenate(weights),
                     np.concatenate(outs), np.concatenate(out_last), tiles)

@@ -45,7 +45,7 @@ import numpy as np
 from . import terms
 from .config import ArrayConfig
 from .cycles import GemmCycles, job_cycles
-from .gemm import Schedule
+from .gemm import Schedule, ws_tiles
 
 
 def exp_bits(width: int) -> int:
@@ -237,22 +237,9 @@ def tmac_schedule(cfg: ArrayConfig, a, w, k: int, k_x: int, encoding: str) -> Tm
     else:
         agk = np.zeros((M, kc_n * R, g), np.int64)
         agk[:, :G] = ag[:M]
-        for m0 in range(0, M, cfg.max_m):
-            m1 = min(M, m0 + cfg.max_m)
-            for nt in range(nt_n):
-                for kc in range(kc_n):
-                    weights.append(sp[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C])
-                    acts.append(agk[m0:m1, kc * R:(kc + 1) * R])
-                    f = np.zeros((m1 - m0, 3), np.uint8)
-                    f[:, 0] = kc == 0
-                    f[:, 1] = kc == kc_n - 1
-                    f[-1, 2] = 1
-                    flags.append(f)
-                    tiles.append(m1 - m0)
-                outs.append(yp[m0:m1, nt * C:(nt + 1) * C])
-                ol = np.zeros(m1 - m0, np.uint8)
-                ol[-1] = 1
-                out_last.append(ol)
+        acts, flags, weights, outs, out_last, tiles = ws_tiles(
+            cfg, M, nt_n, kc_n, lambda kc, nt: sp[kc * R:(kc + 1) * R, nt * C:(nt + 1) * C],
+            lambda m0, m1, kc: agk[m0:m1, kc * R:(kc + 1) * R], yp)
     return TmacSchedule(cfg, np.concatenate(acts), np.concatenate(flags), np.concatenate(weights),
                         np.concatenate(outs)[:, :], np.concatenate(out_last), tiles, k, k_x, encoding)
 
