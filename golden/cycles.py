@@ -13,8 +13,8 @@ Output stationary (:func:`os_job_cycles`), tiles with reduction lengths ``K_0, K
     N   = E_last + 2R + C + 1 + P
 
 so one tile alone has latency ``K L + 2R + C + 1 + P`` and back-to-back tiles cost ``max(K L, R)`` each.
-``P`` is :attr:`ArrayConfig.pipe_latency` (1 with the pipelining option on where the design has the
-stage: WS arrays of every MAC family and the parallel OS PE; else 0): it adds latency, never throughput.
+``P`` is :attr:`ArrayConfig.pipe_latency` (with the pipelining option: 2 for WS arrays of every MAC family,
+3 for the plain parallel WS array, 2 for the parallel OS array; else 0): it adds latency, never throughput.
 
 Weight stationary (:func:`ws_job_cycles`), weight tiles ``n`` streaming ``M_n`` activation rows each,
 double-buffered weights (buffer ``n mod 2``), ``B = L + R + C - 2`` the release time of a buffer::
@@ -91,11 +91,18 @@ def job_cycles(cfg: ArrayConfig, tiles: list[int], L: int = 1) -> int:
 def gemm_cycles(cfg: ArrayConfig, M: int, K: int, N: int, precision: int | None = None) -> GemmCycles:
     """Model figures of ``(M x K) @ (K x N)`` as back-to-back tiles (the :func:`macforge.golden.gemm.schedule`
     order) without building the operands."""
+    return steps_cycles(cfg, M, K, N, cfg.cycles_per_step(precision), M * N * K)
+
+
+def steps_cycles(cfg: ArrayConfig, M: int, S: int, N: int, L: int, macs: int) -> GemmCycles:
+    """:class:`GemmCycles` of an ``M x N`` output reduced over ``S`` MAC steps of ``L`` cycles each,
+    as back-to-back tiles in the schedule order (OS: ``ceil(M/R) ceil(N/C)`` tiles of ``S`` steps; WS:
+    per block of ``max_m`` rows, ``ceil(N/C) ceil(S/R)`` weight tiles). ``S = K`` for the parallel and
+    bit-serial MACs, the number of term groups for the tMAC; ``macs`` is the layer's useful MACs."""
     R, C = cfg.rows, cfg.cols
-    L = cfg.cycles_per_step(precision)
-    mt, nt, kc = -(-M // R), -(-N // C), -(-K // R)
+    mt, nt, kc = -(-M // R), -(-N // C), -(-S // R)
     if cfg.dataflow == "os":
-        tiles = [K] * (mt * nt)
+        tiles = [S] * (mt * nt)
     else:
         tiles = []
         for m0 in range(0, M, cfg.max_m):
@@ -103,5 +110,4 @@ def gemm_cycles(cfg: ArrayConfig, M: int, K: int, N: int, precision: int | None 
     cyc = job_cycles(cfg, tiles, L)
     # marginal cost of the final tile = steady-state cycles per tile of this job
     steady = cyc - job_cycles(cfg, tiles[:-1], L) if len(tiles) > 1 else cyc
-    macs = M * N * K
     return GemmCycles(cyc, macs, len(tiles), macs / (R * C * cyc), steady)

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import terms
 from .config import ArrayConfig
-from .cycles import GemmCycles, job_cycles
+from .cycles import GemmCycles, steps_cycles
 from .gemm import Schedule, ws_tiles
 
 
@@ -250,20 +250,7 @@ def tmac_gemm_cycles(cfg: ArrayConfig, M: int, K: int, N: int, k: int, k_x: int)
     cycles. ``utilization`` is useful MACs / (R C cycles); term-pair utilization is
     :func:`term_pair_utilization`."""
     _require_tmac(cfg)
-    L = cfg.cycles_per_step(k=k, k_x=k_x)
-    R, C = cfg.rows, cfg.cols
-    G = -(-K // cfg.g)
-    mt, nt, kc = -(-M // R), -(-N // C), -(-G // R)
-    if cfg.dataflow == "os":
-        tiles = [G] * (mt * nt)
-    else:
-        tiles = []
-        for m0 in range(0, M, cfg.max_m):
-            tiles += [min(cfg.max_m, M - m0)] * (nt * kc)
-    cyc = job_cycles(cfg, tiles, L)
-    steady = cyc - job_cycles(cfg, tiles[:-1], L) if len(tiles) > 1 else cyc
-    macs = M * N * K
-    return GemmCycles(cyc, macs, len(tiles), macs / (R * C * cyc), steady)
+    return steps_cycles(cfg, M, -(-K // cfg.g), N, cfg.cycles_per_step(k=k, k_x=k_x), M * N * K)
 
 
 def term_pair_slots(M: int, K: int, N: int, g: int, k: int, k_x: int) -> int:
