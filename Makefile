@@ -22,7 +22,7 @@ SPEED     ?= 8
 SEEDS     ?= 1
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-sweep codesign train sim tq docs engine-doc clean help
+.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-sweep codesign train sim tq docs engine-doc clean help formal fuzz reliability
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -38,6 +38,9 @@ help:
 	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
 	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
 	@echo "make docs      API reference (Sphinx + numpydoc, warnings are errors) -> build/docs/html"
+	@echo "make formal    SymbiYosys proofs (PEs, 2x2 arrays, engine stream ports) -> build/formal/report.md"
+	@echo "make fuzz      seeded engine packet fuzzing (FUZZ_PACKETS per config, SEED) -> build/reliability/fuzz.json"
+	@echo "make reliability  render the README reliability table from build/reliability/*.json"
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +103,20 @@ docs: $(VENV)/.installed
 
 engine-doc: $(VENV)/.installed
 	$(PY) -m macforge.gen.engine_doc
+
+# reliability targets (README "Reliability"); each writes build/reliability/<target>.json
+FUZZ_PACKETS ?= 2000
+SEED      ?=
+formal: $(VENV)/.installed
+	$(PY) -m macforge.gen.formal
+	$(PY) -m macforge.gen.reliability
+
+fuzz: $(VENV)/.installed
+	$(PY) -m macforge.gen.fuzz --packets $(FUZZ_PACKETS) $(if $(SEED),--seed $(SEED))
+	$(PY) -m macforge.gen.reliability
+
+reliability: $(VENV)/.installed
+	$(PY) -m macforge.gen.reliability
 
 clean:
 	rm -rf build sim_build .pytest_cache

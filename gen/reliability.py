@@ -1,0 +1,84 @@
+"""Render the README's reliability table from the figures the targets wrote.
+
+``make formal`` / ``make fuzz`` (and later ``make coverage`` / ``make mutate``) write
+``build/reliability/<target>.json``; this module rewrites the block between ``<!-- reliability:begin -->`` and
+``<!-- reliability:end -->`` in ``README.md`` with one row per target: what it checks and its last measured
+figures (a target never run shows "not run yet"). Nothing in the table is typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from macforge.sim.runner import BUILD_ROOT, REPO
+
+BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
+
+TARGETS = [
+    ("formal", "make formal",
+     "SymbiYosys (yowasp-sby + Yices): PE result == exact dot product for all operands, no overflow within "
+     "max_k (parallel, bit-serial; k-induction); 2x2 OS/WS arrays (parallel, bit-serial): rows == reference "
+     "GEMM, in order, on the cycle-model cycle (BMC over two whole tiles); engine m_axis stream contract and "
+     "bounded return to idle (BMC); the test-only broken PE must fail with a VCD trace"),
+    ("fuzz", "make fuzz",
+     "seeded packet fuzzing on 3 engines (parallel OS, bit-serial WS, parallel WS 128-bit bus): random / "
+     "malformed packets, truncation, extra beats, random headers and limits, bad M0/S, caps queries, back to "
+     "back packets, idle cycles, backpressure, resets; every answer == golden packet oracle, one error beat "
+     "with the right code, status, response within the cycle bound (valid jobs: exactly the cycle model)"),
+    ("coverage", "make coverage", "Verilator line / toggle coverage per RTL module"),
+    ("mutate", "make mutate", "mutation score (kill ratio) of the focused tests"),
+]
+
+
+def _figures(name: str, d: dict) -> str:
+    if name == "formal":
+        props = d.get("properties", {})
+        proved = sum(1 for v in props.values() if v == "proved")
+        bmc = [v for v in props.values() if v.startswith("passed BMC")]
+        fails = {k: v for k, v in props.items() if k.startswith("fault_")}
+        other = [k for k, v in props.items() if not k.startswith("fault_") and not (v == "proved" or
+                                                                                   v.startswith("passed"))]
+        s = f"{proved} proved, {len(bmc)} passed BMC (depths {', '.join(sorted({v.split()[-1] for v in bmc}))})"
+        s += f"; broken-PE jobs: {', '.join(f'{v}' for v in fails.values())} (expected FAILED with trace)"
+        if other:
+            s += f"; NOT OK: {', '.join(other)}"
+        return s + f"; {d.get('seconds')} s; report `{d.get('report')}`"
+    if name == "fuzz":
+        return (f"{d['packets']} packets on {d['configs']} configurations, {d.get('resets', 0)} resets, seed "
+                f"{d['seed']}: {'every property held' if d['all_ok'] else 'FAILED'}; {d.get('seconds')} s")
+    return json.dumps({k: v for k, v in d.items() if k not in ("target", "date")})[:300]
+
+
+def table(root: Path = BUILD_ROOT / "reliability") -> str:
+    lines = ["| target | what it checks | last measured | when |", "| --- | --- | --- | --- |"]
+    for name, target, what in TARGETS:
+        f = root / f"{name}.json"
+        if f.exists():
+            d = json.loads(f.read_text())
+            lines.append(f"| `{target}` | {what} | {_figures(name, d)} | {d.get('date', '?')} |")
+        else:
+            lines.append(f"| `{target}` | {what} | not run yet | - |")
+    return "\n".join(lines)
+
+
+def render(readme: Path | None = None) -> bool:
+    readme = readme or (REPO / "README.md" if REPO else None)
+    if readme is None or not readme.exists():
+        print(table())
+        return False
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{readme}: no {BEGIN} ... {END} block; table:\n{table()}")
+        return False
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + BEGIN + "\n" + table() + "\n" + END + tail)
+    print(f"[reliability] table rendered into {readme}")
+    return True
+
+
+if __name__ == "__main__":
+    render()
+    sys.exit(0)
