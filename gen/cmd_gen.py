@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from macforge.golden.config import (ACC_WIDTH_MAX, COLS_RANGE, DATAFLOWS, MAC_KINDS, MAX_K_RANGE, MAX_M_RANGE,
-                           ROWS_RANGE, TMAC_DEFAULTS, TMAC_G_CHOICES, WIDTH_RANGE, ArrayConfig)
+                           PES_MAX, ROWS_RANGE, TMAC_DEFAULTS, TMAC_G_CHOICES, WIDTH_RANGE, ArrayConfig)
 
 HELP = ("Emit <top>.v and manifest.json of the layer engine (--top engine, the default) or the bare "
         "systolic array (--top array) into --out DIR. --config reads an "
@@ -77,6 +77,8 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             hlp = f"accumulator width, min_acc_width(a, w, max_k)..{ACC_WIDTH_MAX} (default: the minimum)"
         else:
             hlp = f"{field}, {rng[0]}..{rng[1]}"
+            if field in ("rows", "cols"):
+                hlp += f" (rows x cols at most {PES_MAX})"
         p.add_argument(flag, dest=field, type=_int_arg, metavar="N", help=hlp)
     p.add_argument("--config", type=Path, metavar="FILE.json",
                    help="ArrayConfig as JSON (flags override its values)")

@@ -270,6 +270,8 @@ def manifest_for(cfg: ArrayConfig, verilog_text: str, component=None) -> dict:
         man["tmac"] = tmac_section(cfg, ports)
     man["cycle_model"] = cycle_model(cfg)
     man["kind"] = "array"
+    from macforge.rtl.hier import verilog_hierarchy
+    man["hierarchy"] = verilog_hierarchy(verilog_text, top)   # one definition per unit kind (issue 13)
     man["lint_waivers"] = _lint_waivers()
     man["tools"] = tool_versions()
     man["warnings"] = []

@@ -40,8 +40,11 @@ MacKind = Literal["parallel", "bitserial", "tmac"]
 Dataflow = Literal["os", "ws"]
 
 # Allowed ranges (inclusive), stated once so that errors and docs quote the same numbers.
-ROWS_RANGE = (1, 64)
-COLS_RANGE = (1, 64)
+ROWS_RANGE = (1, 256)
+COLS_RANGE = (1, 256)
+#: most PEs (rows x cols) of one array: the largest size emitted, linted, built with Verilator and
+#: simulated bit- and cycle-exact (128 x 128, slow tier); 256 x 64 is allowed, 256 x 256 is not
+PES_MAX = 128 * 128
 WIDTH_RANGE = (2, 16)
 MAX_K_RANGE = (1, 1 << 20)
 ACC_WIDTH_MAX = 64
@@ -96,7 +99,8 @@ class ArrayConfig:
     Parameters
     ----------
     rows, cols : int
-        Array size R x C, each in ``ROWS_RANGE`` / ``COLS_RANGE``.
+        Array size R x C, each in ``ROWS_RANGE`` / ``COLS_RANGE`` ([1, 256]), at most ``PES_MAX``
+        (16384 = 128 x 128) PEs in all.
     dataflow : {"os", "ws"}
         ``"os"`` (output stationary: each PE owns one output, K streams through) or ``"ws"`` (weight
         stationary: each PE holds one weight, activations stream right, partial sums down).
@@ -166,6 +170,9 @@ class ArrayConfig:
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, *ROWS_RANGE)
         _check_int("cols", self.cols, *COLS_RANGE)
+        if self.rows * self.cols > PES_MAX:
+            raise ValueError(f"rows x cols = {self.rows} x {self.cols} = {self.rows * self.cols} PEs is out of "
+                             f"range: allowed at most {PES_MAX} PEs (rows, cols each in {list(ROWS_RANGE)})")
         _check_choice("dataflow", self.dataflow, DATAFLOWS)
         _check_choice("mac", self.mac, MAC_KINDS)
         if not isinstance(self.pipeline, bool):

@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
+from .hier import place
 from .mac import family
 from .slot import CtlLayout
 
@@ -118,8 +119,7 @@ class OsArray(wiring.Component):
             chain = [Signal(signed(n), name=f"d_{j}_{p}") for p in range(2 * R)]
             chain_v = [Signal(name=f"dv_{j}_{p}") for p in range(2 * R)]
             for i in range(R):
-                pe = fam.os_pe(cfg)
-                m.submodules[f"pe_{i}_{j}"] = pe
+                pe = place(m, f"pe_r{i}_c{j}", fam.os_pe(cfg), "pe", cfg, platform)  # physical row i
                 m.d.comb += [pe.en.eq(en), pe.a.eq(ra[i][j]), pe.w.eq(rw[i][j]), pe.ctl.eq(rc[i][j])]
                 result = pe.result
                 if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j):

@@ -38,6 +38,7 @@ from amaranth.lib.wiring import In, Out
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
+from .hier import place
 from .mac import family
 from .os_array import out_layout
 from .slot import CtlLayout
@@ -160,8 +161,7 @@ class WsArray(wiring.Component):
         cols = []
         for j in range(C):
             for i in range(R):
-                pe = fam.ws_pe(cfg)
-                m.submodules[f"pe_{i}_{j}"] = pe
+                pe = place(m, f"pe_r{i}_c{j}", fam.ws_pe(cfg), "pe", cfg, platform)
                 ctl = rc[i][j]
                 m.d.comb += [pe.a.eq(ra[i][j]), pe.ctl.eq(ctl),
                              pe.w.eq(wcur[i][j] if P else Mux(ctl.wsel, wb[1][i][j], wb[0][i][j]))]
@@ -188,8 +188,7 @@ class WsArray(wiring.Component):
             bot_ctl = Signal(CtlLayout, name=f"botc_{j}")
             with m.If(en):
                 m.d.sync += bot_ctl.eq(vctl)      # the ctl of the slot whose sum is in rp[R-1][j]
-            post = fam.ws_post(cfg)
-            m.submodules[f"post_{j}"] = post
+            post = place(m, f"post_c{j}", fam.ws_post(cfg), "post", cfg, platform)
             m.d.comb += [post.en.eq(en), post.s.eq(rp[R - 1][j]), post.ctl.eq(bot_ctl)]
             y = delayed(m, post.y, C - 1 - j, en, f"dskew{j}")
             c = delayed(m, post.ctl_out, C - 1 - j, en, f"dskewc{j}")

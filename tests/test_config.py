@@ -8,9 +8,11 @@ from macforge.golden.config import ArrayConfig, Fault, min_acc_width
 from macforge.golden.gemm import schedule
 
 INVALID = [
-    (dict(rows=0), r"rows=0 .*\[1, 64\]"),
-    (dict(rows=65), r"rows=65 .*\[1, 64\]"),
-    (dict(cols=0), r"cols=0 .*\[1, 64\]"),
+    (dict(rows=0), r"rows=0 .*\[1, 256\]"),
+    (dict(rows=257), r"rows=257 .*\[1, 256\]"),
+    (dict(cols=0), r"cols=0 .*\[1, 256\]"),
+    (dict(rows=256, cols=128), r"rows x cols = 256 x 128 = 32768 PEs .*at most 16384 PEs"),
+    (dict(rows=129, cols=128), r"rows x cols .* at most 16384"),
     (dict(rows=4.0), r"rows must be an integer"),
     (dict(rows=True), r"rows must be an integer"),
     (dict(dataflow="is"), r"dataflow='is' .*'os', 'ws'"),

@@ -123,8 +123,9 @@ def test_gen_fault_is_flagged(tmp_path):
 
 
 BAD = [
-    (["--rows", "0"], ["rows", "[1, 64]"]),
-    (["--cols", "65"], ["cols", "[1, 64]"]),
+    (["--rows", "0"], ["rows", "[1, 256]"]),
+    (["--cols", "257"], ["cols", "[1, 256]"]),
+    (["--rows", "256", "--cols", "256"], ["rows x cols", "16384"]),
     (["--a-width", "1"], ["a_width", "[2, 16]"]),
     (["--w-width", "17"], ["w_width", "[2, 16]"]),
     (["--max-k", "0"], ["max_k", "[1, 1048576]"]),
@@ -154,10 +155,10 @@ def test_gen_invalid_args_clear_error_no_files(args, words, tmp_path, capsys):
 
 def test_gen_cli_subprocess_error(tmp_path):
     out = tmp_path / "hw"
-    p = subprocess.run([sys.executable, "-m", "macforge.gen.cli", "gen", "--rows", "99", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "macforge.gen.cli", "gen", "--rows", "300", "--out", str(out)],
                        capture_output=True, text=True)
     assert p.returncode == 2
-    assert p.stderr.strip() == "macforge gen: error: rows=99 is out of range: allowed [1, 64]"
+    assert p.stderr.strip() == "macforge gen: error: rows=300 is out of range: allowed [1, 256]"
     assert not out.exists()
 
 

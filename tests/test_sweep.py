@@ -102,7 +102,7 @@ BAD = [
     ("wrong element type", GOOD + "precision = [\"8\"]\n", "axes.precision[0] must be an integer in [2, 16], got a string"),
     ("empty axis", GOOD.replace('dataflow = ["os"]', "dataflow = []"), "axes.dataflow is empty"),
     ("bad family", GOOD.replace('mac = ["parallel"]', 'mac = ["simd"]'), "axes.mac[0]='simd' is not a MAC family: allowed 'parallel', 'bitserial', 'tmac'"),
-    ("size out of range", GOOD.replace('"1x1"', '"65x1"'), "axes.size[0]: rows=65 is out of range: allowed [1, 64]"),
+    ("size out of range", GOOD.replace('"1x1"', '"257x1"'), "axes.size[0]: rows=257 is out of range: allowed [1, 256]"),
     ("missing bundle", GOOD.replace("{bundle}", "nowhere/bundle_x.npz"), "bundles.net: no bundle at nowhere/bundle_x.npz"),
     ("bad step", GOOD + "[measure]\nsteps = [\"sim\", \"power\"]\n", "measure.steps[1]='power' is not a measurement: allowed cycles, sim, synth, pnr"),
     ("bad images type", GOOD + "[measure]\nimages = 2.5\n", "measure.images must be an integer in [1, 100000], got a float"),
