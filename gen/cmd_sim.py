@@ -51,11 +51,20 @@ def register(subparsers) -> None:
                    help="stress: probability of an idle input cycle (cycles are then not compared to the model)")
     p.add_argument("--bp", type=float, default=0.0, help="stress: probability of m_axis backpressure per cycle")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--waves", action="store_true",
+                   help="write an FST waveform of the run (all signals: the engine's AXI4-Stream ports, "
+                        "the PE states) to DIR/waves.fst (a traced Verilator build, slower)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import os
+
     from macforge.api import simulate
+
+    if args.waves:      # read by macforge.sim.runner (traced build; the run's dump.fst copied to DIR)
+        os.environ["MACFORGE_WAVES"] = "1"
+        os.environ["MACFORGE_WAVES_OUT"] = str(Path(args.out).resolve() / "waves.fst")
 
     res = simulate(args.model, limit=args.limit, precision=args.precision, batch=args.batch, idle=args.idle,
                    bp=args.bp, lower_bound=not args.no_lower_bound, progress=not args.no_progress,
@@ -73,6 +82,7 @@ def run(args) -> int:
           + (f", line reduction {report['packing']['line_reduction']:.2f} (alpha {report['packing']['alpha']}, "
              f"achieved {report['packing']['alpha_achieved']:.2f} lines per group)"
              if "packing" in report else "")
-          + f" -> {out / 'report.json'}")
+          + f" -> {out / 'report.json'}"
+          + (f", waves {out / 'waves.fst'}" if args.waves and (out / "waves.fst").exists() else ""))
     stressed = args.idle > 0 or args.bp > 0
     return 0 if res.mismatches == 0 and (stressed or res.cycle_exact) else 1

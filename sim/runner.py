@@ -36,6 +36,12 @@ versions and flags; they are compiled once and shared by every build.
 
 Builds are cached in ``build/sim/<top>-<hash>/``, keyed by the Verilog text, the build options and the
 tool versions; a file lock makes concurrent test workers share one build.
+
+Waveforms on demand: ``MACFORGE_WAVES=1`` in the environment (``macforge sim --waves`` sets it) builds the
+model with ``--trace-fst --trace-structs`` (a separate cached build, ``<top>-<hash>-waves``) and every run
+writes ``dump.fst`` (all signals, named as in the Amaranth source: the top's ports, e.g. ``s_axis_tdata``,
+and the PE instances' state) into its run folder; the path is printed and returned as ``result["waves"]``,
+and copied to ``$MACFORGE_WAVES_OUT`` when that is set. Default runs stay trace-free.
 """
 
 from __future__ import annotations
@@ -75,6 +81,17 @@ WAIVERS = [
 CXX_OPT = "OPT_FAST=-O1 OPT_SLOW=-O0"
 
 BUILD_OPTS = ["-O3", "-fno-merge-cond", "--x-assign", "fast", "--x-initial", "fast", "--noassert"]
+
+
+def fst_available() -> bool:
+    """Verilator's FST writer needs the LZ4 headers (Debian ``liblz4-dev``); without them the traced build
+    writes a VCD instead (``dump.vcd``, which GTKWave and Surfer open as well)."""
+    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
+
+
+def waves_enabled() -> bool:
+    """``MACFORGE_WAVES`` is set to 1 / true / yes (see the module docstring)."""
+    return os.environ.get("MACFORGE_WAVES", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def verilator_root() -> Path:
@@ -131,6 +148,12 @@ class FastVerilator(cocotb_runner.Verilator):
         cmds = super()._build_command()
         if not self.public_all:
             cmds[0] = [c for c in cmds[0] if c != "--public-flat-rw"]
+        if getattr(self, "waves", False):      # FST instead of cocotb's VCD (smaller, GTKWave / Surfer)
+            if fst_available():
+                cmds[0] = [c for c in cmds[0] if c != "--trace"] + ["--trace-fst", "--trace-structs"]
+            else:
+                print("[waves] no lz4.h (apt-get install liblz4-dev for FST): writing a VCD instead")
+                cmds[0] = cmds[0] + ["--trace-structs"]
         return cmds
 
 
@@ -190,22 +213,27 @@ class SimModel:
     verilog: Path
     build_s: float      # seconds spent building (0.0 when taken from the cache)
     cached: bool
+    waves: bool = False  # built with --trace-fst (runs write dump.fst)
 
 
-def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: bool = False) -> SimModel:
-    """Build (or reuse) the Verilator model of ``verilog_text`` with top module ``top``."""
+def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: bool = False,
+          waves: bool | None = None) -> SimModel:
+    """Build (or reuse) the Verilator model of ``verilog_text`` with top module ``top`` (``waves``: FST
+    tracing; ``None`` = :func:`waves_enabled`)."""
     import cocotb
 
-    key_src = json.dumps([verilog_text, WAIVERS, BUILD_OPTS, CXX_OPT, public_all, verilator_version(), cocotb.__version__])
+    waves = waves_enabled() if waves is None else waves
+    key_src = json.dumps([verilog_text, WAIVERS, BUILD_OPTS, CXX_OPT, public_all, verilator_version(), cocotb.__version__]
+                         + ([f"waves-{'fst' if fst_available() else 'vcd'}"] if waves else []))
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    bdir = BUILD_ROOT / "sim" / f"{top}-{key}{'-public' if public_all else ''}"
+    bdir = BUILD_ROOT / "sim" / f"{top}-{key}{'-public' if public_all else ''}{'-waves' if waves else ''}"
     bdir.mkdir(parents=True, exist_ok=True)
     stamp = bdir / ".built"
     with open(bdir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         vfile = bdir / f"{top}.v"
         if stamp.exists() and (bdir / top).exists():
-            return SimModel(top, bdir, vfile, 0.0, True)
+            return SimModel(top, bdir, vfile, 0.0, True, waves)
         vfile.write_text(verilog_text)
         sources = [vfile]
         if not public_all:
@@ -218,16 +246,17 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
             build_dir=bdir,
             build_args=WAIVERS + BUILD_OPTS,
             always=True,
+            waves=waves,
             verbose=verbose,
             log_file=bdir / "build.log",
         )
         dt = time.perf_counter() - t0
         stamp.write_text(f"{dt:.3f}\n")
-        return SimModel(top, bdir, vfile, dt, False)
+        return SimModel(top, bdir, vfile, dt, False, waves)
 
 
 def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = None,
-        name: str = "job", waves: bool = False) -> dict:
+        name: str = "job", waves: bool | None = None) -> dict:
     """Run cocotb ``test_module`` against ``model``; the testbench reads ``job`` (JSON) from the file
     named by ``MACFORGE_JOB`` and writes its measurements to ``MACFORGE_RESULT``. Returns them.
 
@@ -241,6 +270,7 @@ def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = 
     job_file.write_text(json.dumps(job))
     runner = FastVerilator()
     runner.build_dir = model.build_dir
+    waves = model.waves if waves is None else (waves and model.waves)
     def _log_tail() -> str:
         f = run_dir / "sim.log"
         return f.read_text(errors="replace")[-6000:] if f.exists() else ""
@@ -260,6 +290,17 @@ def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = 
     except SystemExit as exc:  # cocotb's runner exits on failure under pytest
         raise AssertionError(f"cocotb simulation failed ({exc.code}) in {run_dir}\n{_log_tail()}") from None
     num, failed = get_results(results_xml)
+    fst = run_dir / ("dump.fst" if (run_dir / "dump.fst").exists() else "dump.vcd")
+    if waves and fst.exists():
+        print(f"[waves] {fst}")
+        if os.environ.get("MACFORGE_WAVES_OUT"):
+            Path(os.environ["MACFORGE_WAVES_OUT"]).parent.mkdir(parents=True, exist_ok=True)
+            dst = Path(os.environ["MACFORGE_WAVES_OUT"])
+            shutil.copyfile(fst, dst.with_suffix(fst.suffix))
     if num == 0 or failed:
-        raise AssertionError(f"cocotb: {failed} of {num} tests failed in {run_dir}\n{_log_tail()}")
-    return json.loads(res_file.read_text()) if res_file.exists() else {}
+        raise AssertionError(f"cocotb: {failed} of {num} tests failed in {run_dir}"
+                             + (f" (waves: {fst})" if waves and fst.exists() else "") + f"\n{_log_tail()}")
+    out = json.loads(res_file.read_text()) if res_file.exists() else {}
+    if waves and fst.exists():
+        out["waves"] = str(fst)
+    return out
