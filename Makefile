@@ -22,7 +22,7 @@ SPEED     ?= 8
 SEEDS     ?= 1
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-sweep codesign train sim tq docs engine-doc clean help formal fuzz reliability
+.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-large bench-sweep codesign train sim tq docs engine-doc clean help formal fuzz reliability
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -34,6 +34,7 @@ help:
 	@echo "make handoff   the handoff bundle (Verilog, constraints, FuseSoC core, README) -> build/handoff/..."
 	@echo "make check-baselines  area/Fmax of the reference configurations vs baselines/fpga.json"
 	@echo "make bench     benchmarks -> build/bench/*.json and *.png"
+	@echo "make bench-large  large arrays 8x8..128x128 (emission, lint, Verilator build, sim, synth) -> build/bench/large"
 	@echo "make codesign  the co-design sweep of the digits MLP (sweeps/codesign_digits.toml) -> build/codesign"
 	@echo "make train     train the digits MLP -> build/train (bundle, report, curve)"
 	@echo "make sim       run the trained MLP through the RTL engine on the digits test set"
@@ -78,6 +79,12 @@ bench: $(VENV)/.installed
 	$(PY) -m macforge.gen.bench
 	$(PY) -m macforge.gen.fpga_bench
 	$(PY) -m macforge.gen.bench_colcomb
+	$(PY) -m macforge.gen.bench_large --sizes $(LARGE_SIZES)
+
+# large-array benchmark (issue 13): build/bench/large/large.{json,md,png}; one design at a time
+LARGE_SIZES ?= 8,16,32,64,128
+bench-large: $(VENV)/.installed
+	$(PY) -m macforge.gen.bench_large --sizes $(LARGE_SIZES)
 
 train: $(VENV)/.installed
 	$(MACFORGE) train --out build/train

@@ -1,0 +1,280 @@
+"""Large-array benchmark (issue 13): ``python -m macforge.gen.bench_large`` (part of ``make bench``).
+
+For parallel-MAC arrays of ``--sizes`` (default 8, 16, 32, 64, 128; square) in both dataflows, each
+measured in fresh subprocesses, one design at a time (no two large builds run together):
+
+* ``emit_s``: wall time of :func:`macforge.rtl.verilog.to_verilog` (hierarchical, the default emission);
+  ``verilog_bytes``, ``modules`` (module definitions in the file) and, for sizes up to
+  ``--flat-max`` (default 32), the same figures of the flat emission (``flat``: one module per PE);
+* ``lint_s``: ``verilator --lint-only -Wall`` (:func:`macforge.gen.lint.lint`), ``lint_peak_rss_mb``;
+* ``build_s`` / ``build_peak_rss_mb``: :func:`macforge.sim.runner.build` of a design never built before
+  (its own build root ``<out>/simcache``, wiped first; the runtime objects shared by every build are
+  compiled by an untimed 2x2 warm-up), peak resident memory of the largest process of the build
+  (Verilator or the C++ compiler: ``getrusage(RUSAGE_CHILDREN).ru_maxrss``);
+* ``sim``: one GEMM (``M = 256, K = 4R, N = C``: about a thousand cycles at every size) through the
+  cocotb testbench, bit- and cycle-exact
+  (checked against :mod:`macforge.golden.cycles`); ``cycles_per_s`` of the clock loop;
+* ``synth``: Yosys ``synth_ecp5 -noflatten`` (the PE is synthesized once per definition; ``stat``
+  counts every instance) wall time and cells, for sizes up to ``--synth-max``.
+
+Each stage has a timeout (``--timeout``, default 1800 s); a stage that fails or times out is recorded
+with its error and the rest go on. Writes ``<out>/large.json`` and ``<out>/large.png`` (every figure
+against R x C, log-log, with the fitted growth exponent: ``figure ~ (R x C)^e`` over the measured sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUT = Path("build") / "bench" / "large"
+SIZES = (8, 16, 32, 64, 128)
+
+
+def _cfg(size: int, df: str):
+    from macforge.golden.config import ArrayConfig
+    return ArrayConfig(rows=size, cols=size, dataflow=df, mac="parallel")
+
+
+def _peak_children_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+# ----- stages (each runs in its own subprocess: ``--stage NAME SIZE DF``) ------------------------------
+def stage_emit(size: int, df: str, work: Path, flat_max: int) -> dict:
+    from macforge.gen.equiv import module_count
+    from macforge.rtl.verilog import to_verilog
+
+    cfg = _cfg(size, df)
+    t = time.perf_counter()
+    text = to_verilog(cfg)
+    out = {"emit_s": round(time.perf_counter() - t, 3), "verilog_bytes": len(text), "modules": module_count(text),
+           "instances": text.count(" pe_r")}
+    (work / f"{cfg.top_name}.v").write_text(text)
+    if size <= flat_max:
+        t = time.perf_counter()
+        flat = to_verilog(cfg, flat=True)
+        out["flat"] = {"emit_s": round(time.perf_counter() - t, 3), "verilog_bytes": len(flat),
+                       "modules": module_count(flat)}
+    return out
+
+
+def stage_lint(size: int, df: str, work: Path) -> dict:
+    from macforge.gen.lint import lint
+
+    cfg = _cfg(size, df)
+    r = lint(work / f"{cfg.top_name}.v", cfg.top_name)
+    return {"lint_s": round(r.seconds, 2), "lint_ok": r.ok, "lint_peak_rss_mb": _peak_children_mb(),
+            **({} if r.ok else {"lint_output": r.output[-2000:]})}
+
+
+def stage_build_sim(size: int, df: str, work: Path) -> dict:
+    from macforge.sim import runner
+
+    cfg = _cfg(size, df)
+    text = (work / f"{cfg.top_name}.v").read_text()
+    t = time.perf_counter()
+    model = runner.build(text, cfg.top_name)
+    out = {"build_s": round(time.perf_counter() - t, 2), "build_cached": bool(model.cached),
+           "build_peak_rss_mb": _peak_children_mb()}
+    job = {"M": 256, "K": 4 * size, "N": size}
+    t = time.perf_counter()
+    res = runner.run(model, "macforge.sim.tb.array_tb", {"config": cfg.to_dict(), "seed": 1, "jobs": [job]},
+                     name=f"large_{df}_{size}")
+    r = res["results"][0]
+    out["sim"] = {"gemm": [256, 4 * size, size], "cycles": r["cycles"], "model": r["model"],
+                  "model_equals_measured": r["cycles"] == r["model"], "wall_s": round(r["wall_s"], 3),
+                  "cycles_per_s": round(r["cycles"] / r["wall_s"], 1) if r["wall_s"] > 0 else None,
+                  "process_wall_s": round(time.perf_counter() - t, 2)}
+    return out
+
+
+def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
+    from macforge.gen.synth import classify, parse_stat_json, run_yosys
+
+    cfg = _cfg(size, df)
+    top = cfg.top_name
+    script = (f"read_verilog {top}.v; synth_ecp5 -noflatten -top {top}; "
+              f"tee -q -o synth.stat.json stat -json -top {top}")
+    t = time.perf_counter()
+    proc = run_yosys(["-q", "-l", "synth.log", "-p", script], work, timeout=timeout)
+    dt = time.perf_counter() - t
+    if proc.returncode != 0:
+        return {"synth_error": (proc.stdout + proc.stderr)[-1500:], "synth_s": round(dt, 1)}
+    stat = json.loads((work / "synth.stat.json").read_text())
+    cells = parse_stat_json(stat, top)
+    return {"synth_s": round(dt, 1), "synth_peak_rss_mb": _peak_children_mb(),
+            "synth": {"command": "synth_ecp5 -noflatten", **classify(cells, "ecp5")}}
+
+
+# ----- driver ---------------------------------------------------------------------------------------------
+def _run_stage(stage: str, size: int, df: str, work: Path, args, env) -> dict:
+    cmd = [sys.executable, "-m", "macforge.gen.bench_large", "--stage", stage, str(size), df, "--work", str(work),
+           "--flat-max", str(args.flat_max), "--timeout", str(args.timeout)]
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {f"{stage}_error": f"timeout after {args.timeout} s"}
+    if p.returncode != 0:
+        return {f"{stage}_error": (p.stdout + p.stderr)[-2000:], f"{stage}_wall_s": round(time.perf_counter() - t, 1)}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _growth(points: list[tuple[int, float]]) -> float | None:
+    pts = [(math.log(x), math.log(y)) for x, y in points if y and y > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    den = sum((p[0] - mx) ** 2 for p in pts)
+    return round(sum((p[0] - mx) * (p[1] - my) for p in pts) / den, 2) if den else None
+
+
+FIGURES = [("emit_s", "emission (s)"), ("verilog_bytes", "Verilog (bytes)"), ("modules", "modules"),
+           ("lint_s", "lint (s)"), ("build_s", "Verilator build (s)"), ("build_peak_rss_mb", "build peak RSS (MB)"),
+           ("sim.cycles_per_s", "simulated cycles/s"), ("synth_s", "Yosys synth (s)"), ("synth.total_cells", "cells")]
+
+
+def _get(d: dict, key: str):
+    for k in key.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 3, figsize=(13, 11))
+    for ax, (key, label) in zip(axes.flat, FIGURES):
+        for df, mk in (("os", "o-"), ("ws", "s-")):
+            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            pts = [(x, y) for x, y in pts if y is not None]
+            if pts:
+                e = _growth(pts)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], mk,
+                        label=f"{df.upper()}" + (f" ~(RC)^{e}" if e is not None else ""))
+        ax.set_xscale("log")
+        if key != "modules":
+            ax.set_yscale("log")
+        ax.set_xlabel("PEs (R x C)")
+        ax.set_title(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("macforge large arrays (parallel MAC, hierarchical Verilog)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(rows: list[dict]) -> str:
+    L = ["| array | emit s | Verilog MB | modules | lint s | build s | build MB | sim cyc/s | synth s | cells |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(v, fmt="{:.1f}"):
+        return "-" if v is None else fmt.format(v)
+    for r in rows:
+        L.append(f"| {r['dataflow'].upper()} {r['rows']}x{r['cols']} | {f(r.get('emit_s'), '{:.2f}')} | "
+                 f"{f(r.get('verilog_bytes') and r['verilog_bytes'] / 1e6, '{:.2f}')} | {f(r.get('modules'), '{}')} | "
+                 f"{f(r.get('lint_s'))} | {f(r.get('build_s'))} | {f(r.get('build_peak_rss_mb'), '{:.0f}')} | "
+                 f"{f(_get(r, 'sim.cycles_per_s'), '{:.0f}')} | {f(r.get('synth_s'))} | "
+                 f"{f(_get(r, 'synth.total_cells'), '{}')} |")
+    return "\n".join(L)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m macforge.gen.bench_large", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=list(SIZES))
+    ap.add_argument("--dataflows", type=lambda t: t.split(","), default=["os", "ws"])
+    ap.add_argument("--flat-max", type=int, default=32, help="also time the flat emission up to this size")
+    ap.add_argument("--synth-max", type=int, default=32, help="Yosys synthesis up to this size")
+    ap.add_argument("--build-max", type=int, default=128, help="Verilator build + simulation up to this size")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per stage")
+    ap.add_argument("--stage", nargs=3, metavar=("STAGE", "SIZE", "DF"), help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.stage:
+        stage, size, df = args.stage[0], int(args.stage[1]), args.stage[2]
+        work = args.work
+        if stage == "emit":
+            out = stage_emit(size, df, work, args.flat_max)
+        elif stage == "lint":
+            out = stage_lint(size, df, work)
+        elif stage == "build":
+            out = stage_build_sim(size, df, work)
+        else:
+            out = stage_synth(size, df, work, args.timeout)
+        print(json.dumps(out))
+        return 0
+
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    simroot = out / "simcache"
+    shutil.rmtree(simroot, ignore_errors=True)
+    env = dict(os.environ, MACFORGE_BUILD=str(simroot))
+    res_file = out / "large.json"
+    rows: list[dict] = []
+    t0 = time.time()
+    # warm-up: compiles the design-independent Verilator runtime objects once (untimed)
+    _run_stage("emit", 2, "os", out, args, env)
+    warm = out / "warmup"
+    warm.mkdir(exist_ok=True)
+    _run_stage("emit", 2, "os", warm, args, env)
+    _run_stage("build", 2, "os", warm, args, env)
+    for size in args.sizes:
+        for df in args.dataflows:
+            work = out / f"{df}_{size}x{size}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            row = {"rows": size, "cols": size, "dataflow": df, "mac": "parallel"}
+            print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: emit", flush=True)
+            row.update(_run_stage("emit", size, df, work, args, env))
+            if "emit_error" not in row:
+                print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: lint", flush=True)
+                row.update(_run_stage("lint", size, df, work, args, env))
+                if size <= args.build_max:
+                    print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: build + sim", flush=True)
+                    row.update(_run_stage("build", size, df, work, args, env))
+                if size <= args.synth_max:
+                    print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: synth", flush=True)
+                    row.update(_run_stage("synth", size, df, work, args, env))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            res_file.write_text(json.dumps(_doc(rows, t0), indent=2) + "\n")
+    res_file.write_text(json.dumps(_doc(rows, t0), indent=2) + "\n")
+    plot(rows, out / "large.png")
+    (out / "large.md").write_text(table(rows) + "\n")
+    print(table(rows))
+    return 0
+
+
+def _doc(rows: list[dict], t0: float) -> dict:
+    growth = {}
+    for key, _ in FIGURES:
+        for df in ("os", "ws"):
+            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            e = _growth([(x, y) for x, y in pts if y is not None])
+            if e is not None:
+                growth[f"{df}.{key}"] = e
+    return {"description": "issue 13 large-array benchmark (see macforge.gen.bench_large)",
+            "host": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
+            "wall_s": round(time.time() - t0, 1), "rows": rows,
+            "growth_exponent_vs_pes": growth}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
