@@ -22,7 +22,7 @@ SPEED     ?= 8
 SEEDS     ?= 1
 MODEL     ?= build/train/bundle_w8a8.npz
 
-.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-large bench-sweep codesign train sim tq docs engine-doc clean help formal fuzz reliability
+.PHONY: setup test test-all verilog lint synth pnr handoff check-baselines bench bench-large bench-sweep codesign train sim tq docs engine-doc clean help formal fuzz coverage mutate reliability
 
 help:
 	@echo "make setup     create .venv and install macforge with every tool (PyPI only)"
@@ -41,6 +41,8 @@ help:
 	@echo "make docs      API reference (Sphinx + numpydoc, warnings are errors) -> build/docs/html"
 	@echo "make formal    SymbiYosys proofs (PEs, 2x2 arrays, engine stream ports) -> build/formal/report.md"
 	@echo "make fuzz      seeded engine packet fuzzing (FUZZ_PACKETS per config, SEED) -> build/reliability/fuzz.json"
+	@echo "make coverage  Verilator line/toggle coverage per RTL module (engine tests + fuzz) -> build/coverage/report.md"
+	@echo "make mutate    Yosys mutate mutants of 2x2 arrays vs the formal checks: kill ratio -> build/mutate/report.md"
 	@echo "make reliability  render the README reliability table from build/reliability/*.json"
 
 $(VENV)/.installed: pyproject.toml setup.py
@@ -120,6 +122,14 @@ formal: $(VENV)/.installed
 
 fuzz: $(VENV)/.installed
 	$(PY) -m macforge.gen.fuzz --packets $(FUZZ_PACKETS) $(if $(SEED),--seed $(SEED))
+	$(PY) -m macforge.gen.reliability
+
+coverage: $(VENV)/.installed
+	$(PY) -m macforge.gen.coverage
+	$(PY) -m macforge.gen.reliability
+
+mutate: $(VENV)/.installed
+	$(PY) -m macforge.gen.mutate
 	$(PY) -m macforge.gen.reliability
 
 reliability: $(VENV)/.installed

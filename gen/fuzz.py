@@ -221,6 +221,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--replay", help="a reproducer file written by a failing run")
+    ap.add_argument("--no-summary", action="store_true", help="do not write build/reliability/fuzz.json")
     ns = ap.parse_args(argv)
     if ns.replay:
         d = json.loads(open(ns.replay).read())
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
             "seconds": round(sum(r["seconds"] for r in results), 1),
             "per_config": results}
     (BUILD_ROOT / "reliability").mkdir(parents=True, exist_ok=True)
-    if set(ns.configs) == set(CONFIGS):
+    if set(ns.configs) == set(CONFIGS) and not ns.no_summary:
         (BUILD_ROOT / "reliability" / "fuzz.json").write_text(json.dumps(summ, indent=1))
     print(f"[fuzz] {'PASS' if ok else 'FAIL'}: {summ['packets']} packets on {len(results)} configurations, "
           f"seed {seed}", flush=True)

@@ -89,6 +89,12 @@ def fst_available() -> bool:
     return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
 
 
+def coverage_enabled() -> bool:
+    """``MACFORGE_COVERAGE=1``: builds add Verilator line and toggle coverage (a separate cached build,
+    ``<top>-<hash>-cov``); every run leaves ``coverage.dat`` in its run folder (``make coverage``)."""
+    return os.environ.get("MACFORGE_COVERAGE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def waves_enabled() -> bool:
     """``MACFORGE_WAVES`` is set to 1 / true / yes (see the module docstring)."""
     return os.environ.get("MACFORGE_WAVES", "").strip().lower() in ("1", "true", "yes", "on")
@@ -223,10 +229,13 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
     import cocotb
 
     waves = waves_enabled() if waves is None else waves
+    cov = coverage_enabled()
     key_src = json.dumps([verilog_text, WAIVERS, BUILD_OPTS, CXX_OPT, public_all, verilator_version(), cocotb.__version__]
-                         + ([f"waves-{'fst' if fst_available() else 'vcd'}"] if waves else []))
+                         + ([f"waves-{'fst' if fst_available() else 'vcd'}"] if waves else [])
+                         + (["coverage"] if cov else []))
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-    bdir = BUILD_ROOT / "sim" / f"{top}-{key}{'-public' if public_all else ''}{'-waves' if waves else ''}"
+    bdir = BUILD_ROOT / "sim" / (f"{top}-{key}{'-public' if public_all else ''}{'-waves' if waves else ''}"
+                                 f"{'-cov' if cov else ''}")
     bdir.mkdir(parents=True, exist_ok=True)
     stamp = bdir / ".built"
     with open(bdir / ".lock", "w") as lock:
@@ -244,7 +253,7 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
             sources=sources,
             hdl_toplevel=top,
             build_dir=bdir,
-            build_args=WAIVERS + BUILD_OPTS,
+            build_args=WAIVERS + BUILD_OPTS + (["--coverage-line", "--coverage-toggle"] if cov else []),
             always=True,
             waves=waves,
             verbose=verbose,
