@@ -27,8 +27,12 @@ TARGETS = [
      "malformed packets, truncation, extra beats, random headers and limits, bad M0/S, caps queries, back to "
      "back packets, idle cycles, backpressure, resets; every answer == golden packet oracle, one error beat "
      "with the right code, status, response within the cycle bound (valid jobs: exactly the cycle model)"),
-    ("coverage", "make coverage", "Verilator line / toggle coverage per RTL module"),
-    ("mutate", "make mutate", "mutation score (kill ratio) of the focused tests"),
+    ("coverage", "make coverage",
+     "Verilator line and toggle coverage per RTL module over the engine regressions and the fuzzer "
+     "(targets: line >= 95 %, toggle >= 90 %)"),
+    ("mutate", "make mutate",
+     "Yosys `mutate` mutants of the 2x2 OS parallel and WS bit-serial arrays against the formal BMC checks "
+     "(target: kill ratio >= 90 % on >= 100 mutants)"),
 ]
 
 
@@ -48,6 +52,14 @@ def _figures(name: str, d: dict) -> str:
     if name == "fuzz":
         return (f"{d['packets']} packets on {d['configs']} configurations, {d.get('resets', 0)} resets, seed "
                 f"{d['seed']}: {'every property held' if d['all_ok'] else 'FAILED'}; {d.get('seconds')} s")
+    if name == "coverage":
+        t = d["total"]
+        return (f"line {t['line_pct']} % of {t['line_points']} points, toggle {t['toggle_pct']} % of "
+                f"{t['toggle_points']} points over {d['runs']} runs; {d['modules']} module kinds, below target: "
+                f"{', '.join(d['below_target']) or 'none'}; report `{d['report']}`")
+    if name == "mutate":
+        return (f"{d['killed']} of {d['mutants']} mutants killed ({100 * d['kill_ratio']:.1f} %), "
+                f"{d['survivors']} survivors listed in `{d['report']}`; {d.get('seconds')} s")
     return json.dumps({k: v for k, v in d.items() if k not in ("target", "date")})[:300]
 
 
