@@ -1,6 +1,6 @@
 """``make mutate``: mutation score of the formal array checks (the scheme of YosysHQ's ``mcy``).
 
-For each target -- the 2x2 OS parallel array and the 2x2 WS bit-serial array inside their
+For each target -- the 2x2 OS and WS parallel arrays inside their
 :mod:`macforge.rtl.formal` harnesses -- Yosys ``mutate -list N`` samples ``N`` mutants of the *design* modules
 (every module below the harness: front end, skew / de-skew, PEs, drain, accumulator, weight buffers; the
 harness itself is never mutated). Each mutant is one ``mutate -mode ...`` command applied after ``prep``; the
@@ -29,9 +29,9 @@ MUT_DIR = BUILD_ROOT / "mutate"
 def targets():
     from macforge.gen.formal import _arr_cfg, _array_depth
     from macforge.rtl.formal import OsArrayProof, WsArrayProof
-    c1, c2 = _arr_cfg("os", "parallel"), _arr_cfg("ws", "bitserial")
+    c1, c2 = _arr_cfg("os", "parallel"), _arr_cfg("ws", "parallel")
     return [("os_parallel_2x2", OsArrayProof(c1, "timing"), _array_depth(c1)),
-            ("ws_bitserial_2x2", WsArrayProof(c2, "timing"), _array_depth(c2))]
+            ("ws_parallel_2x2", WsArrayProof(c2, "timing"), _array_depth(c2))]
 
 
 def _vbin(name: str) -> str:
@@ -98,7 +98,7 @@ def run_target(name: str, harness, depth: int, n: int, seed: int, budget_s: floa
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m macforge.gen.mutate", description=__doc__.split("\n")[0])
-    ap.add_argument("--mutants", type=int, default=60, help="mutants per target (default 60)")
+    ap.add_argument("--mutants", type=int, default=52, help="mutants per target (default 52)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget", type=float, default=3600, help="seconds per target (default 3600)")
     ns = ap.parse_args(argv)
