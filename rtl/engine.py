@@ -661,5 +661,5 @@ class Engine(wiring.Component):
 def engine_verilog(ecfg: EngineConfig) -> str:
     """Verilog of the engine (its priority ``casez`` need the ``CASEOVERLAP`` waiver of
     :data:`macforge.sim.runner.WAIVERS`)."""
-    from amaranth.back import verilog
-    return verilog.convert(Engine(ecfg), name=ecfg.top_name, emit_src=False)
+    from macforge.rtl.verilog import hierarchical_verilog   # one definition per PE kind (issue 13)
+    return hierarchical_verilog(Engine(ecfg), ecfg.top_name)[0]
