@@ -481,6 +481,8 @@ def engine_manifest_for(ecfg, verilog_text: str) -> dict:
         man["tmac"] = engine_tmac_section(ecfg)
     if ecfg.array.fault is not None:
         man["warnings"].append("TEST-ONLY FAULT INJECTED in the array: this design computes WRONG results.")
+    from macforge.rtl.hier import verilog_hierarchy
+    man["hierarchy"] = verilog_hierarchy(verilog_text, ecfg.top_name)   # issue 13
     return man
 
 
