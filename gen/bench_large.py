@@ -15,7 +15,8 @@ measured in fresh subprocesses, one design at a time (no two large builds run to
   cocotb testbench, bit- and cycle-exact
   (checked against :mod:`macforge.golden.cycles`); ``cycles_per_s`` of the clock loop;
 * ``synth``: Yosys ``synth_ecp5 -noflatten`` (the PE is synthesized once per definition; ``stat``
-  counts every instance) wall time and cells, for sizes up to ``--synth-max``.
+  counts every instance; ``-noabc9`` added when abc9 fails, see ``synth.command``) wall time
+  (``synth_s``: both attempts when the first failed) and cells, for sizes up to ``--synth-max``.
 
 Each stage has a timeout (``--timeout``, default 1800 s); a stage that fails or times out is recorded
 with its error and the rest go on. Writes ``<out>/large.json`` and ``<out>/large.png`` (every figure
@@ -102,17 +103,23 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
 
     cfg = _cfg(size, df)
     top = cfg.top_name
-    script = (f"read_verilog {top}.v; synth_ecp5 -noflatten -top {top}; "
-              f"tee -q -o synth.stat.json stat -json -top {top}")
     t = time.perf_counter()
-    proc = run_yosys(["-q", "-l", "synth.log", "-p", script], work, timeout=timeout)
+    # abc9 trips an internal Yosys assertion on some hierarchical netlists (count_id(wire->name) == 0,
+    # the WS arrays): then the classic ABC mapping (-noabc9), recorded in ``command``
+    for opts in ("-noflatten", "-noflatten -noabc9"):
+        script = (f"read_verilog {top}.v; synth_ecp5 {opts} -top {top}; "
+                  f"tee -q -o synth.stat.json stat -json -top {top}")
+        proc = run_yosys(["-q", "-l", "synth.log", "-p", script], work, timeout=timeout)
+        if proc.returncode == 0:
+            break
     dt = time.perf_counter() - t
     if proc.returncode != 0:
-        return {"synth_error": (proc.stdout + proc.stderr)[-1500:], "synth_s": round(dt, 1)}
+        log = (work / "synth.log").read_text(errors="replace")[-1500:] if (work / "synth.log").exists() else ""
+        return {"synth_error": (proc.stdout + proc.stderr)[-1500:] + log, "synth_s": round(dt, 1)}
     stat = json.loads((work / "synth.stat.json").read_text())
     cells = parse_stat_json(stat, top)
     return {"synth_s": round(dt, 1), "synth_peak_rss_mb": _peak_children_mb(),
-            "synth": {"command": "synth_ecp5 -noflatten", **classify(cells, "ecp5")}}
+            "synth": {"command": f"synth_ecp5 {opts}", **classify(cells, "ecp5")}}
 
 
 # ----- driver ---------------------------------------------------------------------------------------------
