@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-max", type=int, default=32, help="Yosys synthesis up to this size")
     ap.add_argument("--build-max", type=int, default=128, help="Verilator build + simulation up to this size")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per stage")
+    ap.add_argument("--replot", action="store_true",
+                    help="only redraw large.png / large.md from an existing large.json (e.g. of a partial run)")
     ap.add_argument("--stage", nargs=3, metavar=("STAGE", "SIZE", "DF"), help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -230,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        rows = json.loads((out / "large.json").read_text())["rows"]
+        plot(rows, out / "large.png")
+        (out / "large.md").write_text(table(rows) + "\n")
+        print(table(rows))
+        return 0
     simroot = out / "simcache"
     shutil.rmtree(simroot, ignore_errors=True)
     env = dict(os.environ, MACFORGE_BUILD=str(simroot))
