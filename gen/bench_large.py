@@ -14,8 +14,9 @@ measured in fresh subprocesses, one design at a time (no two large builds run to
 * ``sim``: one GEMM (``M = 256, K = 4R, N = C``: about a thousand cycles at every size) through the
   cocotb testbench, bit- and cycle-exact
   (checked against :mod:`macforge.golden.cycles`); ``cycles_per_s`` of the clock loop;
-* ``synth``: Yosys ``synth_ecp5 -noflatten`` (the PE is synthesized once per definition; ``stat``
-  counts every instance; ``-noabc9`` added when abc9 fails, see ``synth.command``) wall time
+* ``synth``: Yosys ``synth_ecp5`` with ``keep_hierarchy`` on the PE / post-unit definitions (each is
+  synthesized once, ``stat`` counts every instance; the rest is flattened: ``synth_ecp5 -noflatten``
+  trips an abc9 assertion on the WS top's front end), ``-noabc9`` if abc9 fails (``synth.command``); wall time
   (``synth_s``: both attempts when the first failed) and cells, for sizes up to ``--synth-max``.
 
 Each stage has a timeout (``--timeout``, default 1800 s); a stage that fails or times out is recorded
@@ -104,11 +105,12 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
     cfg = _cfg(size, df)
     top = cfg.top_name
     t = time.perf_counter()
-    # abc9 trips an internal Yosys assertion on some hierarchical netlists (count_id(wire->name) == 0,
-    # the WS arrays): then the classic ABC mapping (-noabc9), recorded in ``command``
-    for opts in ("-noflatten", "-noflatten -noabc9"):
-        script = (f"read_verilog {top}.v; synth_ecp5 {opts} -top {top}; "
-                  f"tee -q -o synth.stat.json stat -json -top {top}")
+    # fallback: the classic ABC mapping (-noabc9) if abc9 fails, recorded in ``command``
+    for opts in ("", "-noabc9"):
+        # the PE and post-unit definitions keep their hierarchy (synthesized once each), the rest is flattened
+        script = (f"read_verilog {top}.v; hierarchy -top {top}; "
+                  f"setattr -mod -set keep_hierarchy 1 macforge_pe_* macforge_post_*; "
+                  f"synth_ecp5 {opts} -top {top}; tee -q -o synth.stat.json stat -json -top {top}")
         proc = run_yosys(["-q", "-l", "synth.log", "-p", script], work, timeout=timeout)
         if proc.returncode == 0:
             break
@@ -119,7 +121,8 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
     stat = json.loads((work / "synth.stat.json").read_text())
     cells = parse_stat_json(stat, top)
     return {"synth_s": round(dt, 1), "synth_peak_rss_mb": _peak_children_mb(),
-            "synth": {"command": f"synth_ecp5 {opts}", **classify(cells, "ecp5")}}
+            "synth": {"command": f"keep_hierarchy on macforge_pe_* / macforge_post_*; synth_ecp5 {opts}".strip(),
+                      **classify(cells, "ecp5")}}
 
 
 # ----- driver ---------------------------------------------------------------------------------------------
