@@ -85,11 +85,8 @@ def _port_values(unit) -> dict:
     return ports
 
 
-_HEADER = re.compile(r"^module\s+(\S+)\s*\(", re.M)
-
-
 def _define(h: Hierarchy, unit, kind: str, cfg, platform) -> Definition:
-    key = (kind, type(unit).__module__, type(unit).__qualname__, cfg)
+    key = (kind, type(unit).__module__, type(unit).__qualname__, cfg, id(platform))
     d = h.defs.get(key)
     if d is not None:
         return d
