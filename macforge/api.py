@@ -135,18 +135,20 @@ class EmitResult:
         return self.manifest
 
 
-def emit(config: ArrayConfig | EngineConfig, out_dir: str | Path) -> EmitResult:
+def emit(config: ArrayConfig | EngineConfig, out_dir: str | Path, target: str = "generic") -> EmitResult:
     """Write the Verilog and ``manifest.json`` of a hardware instance into ``out_dir``.
 
     ``config`` is an :class:`~macforge.golden.config.ArrayConfig` (the bare systolic array) or an
     :class:`~macforge.golden.engine_config.EngineConfig` (the AXI4-Stream layer engine around it).
-    Everything is generated in memory first: an error leaves ``out_dir`` untouched.
+    ``target``: ``generic`` (portable Verilog, inferred multipliers) or ``ecp5`` (Lattice ECP5
+    ``MULT18X18D`` primitives with registered inputs and outputs, :mod:`macforge.rtl.dsp`; same cycle-level
+    behaviour). Everything is generated in memory first: an error leaves ``out_dir`` untouched.
     """
     from macforge.gen import emit as _emit
 
     if not isinstance(config, (ArrayConfig, EngineConfig)):
         raise ValueError(f"config must be an ArrayConfig or an EngineConfig, got {type(config).__name__}")
-    man = _emit.emit(config, out_dir)
+    man = _emit.emit(config, out_dir, target=target)
     out = Path(out_dir)
     return EmitResult(out, out / man["verilog"], man)
 

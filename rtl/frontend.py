@@ -18,7 +18,7 @@ bubble. When the array stalls (``en = 0``) nothing changes.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal, signed
+from amaranth import Cat, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In
 
@@ -99,12 +99,11 @@ class FrontEnd(Elaboratable):
         wsel = Signal()
         vals = Signal(data.ArrayLayout(signed(aw), R))   # held beat (bit-serial: shifted right per slot)
         extra = Signal.like(self.extra) if self.extra is not None else None
-        pos = Signal(range(aw))
-        plen = Signal(range(aw + 1), init=aw)             # latched precision p
-
-        is_bit0 = Signal()
-        is_msb = Signal()
-        m.d.comb += [is_bit0.eq(pos == 0), is_msb.eq(pos == plen - 1 if self.bitserial else 1)]
+        # Slot position as registered flags (no compare on the ready path): ``is_bit0`` on the first slot
+        # of the held beat, ``is_msb`` on its last; ``left`` = slots after the current one.
+        left = Signal(range(aw))
+        is_bit0 = Signal(init=1)
+        is_msb = Signal(init=not self.bitserial)
         emits_last = busy & last & is_msb
         hold = emits_last & self.hold_last
         finishing = busy & is_msb & ~hold
@@ -138,27 +137,36 @@ class FrontEnd(Elaboratable):
         m.d.comb += self.beat_cycles.eq(p_in if self.bitserial else 1)
         sat = Signal(data.ArrayLayout(signed(aw), R))
         if self.bitserial:
-            pm1 = Signal(range(aw))
-            hi = Signal(signed(aw + 1))
-            lo = Signal(signed(aw + 1))
-            m.d.comb += [pm1.eq(p_in - 1), hi.eq((Const(1, aw + 1) << pm1) - 1), lo.eq(-hi - 1)]
+            # x fits p signed bits iff its bits p-1 .. aw-1 all equal the sign; else it saturates to
+            # hi = 2^(p-1) - 1 (x > 0) or lo = -2^(p-1) (x < 0). Bit masks instead of comparators: a few
+            # LUT levels, no carry chain. ``upper[k]`` = (k >= p-1); ``hi`` has ones below bit p-1.
+            upper = Signal(aw)
+            m.d.comb += upper.eq(Cat(*[p_in <= k + 1 for k in range(aw)]))
+            hi = Signal(aw)
+            m.d.comb += hi.eq(~upper)
             for i in range(R):
-                x = self.a[i]
-                m.d.comb += sat[i].eq(Mux(x > hi, hi, Mux(x < lo, lo, x)))
+                x = self.a[i].as_unsigned()
+                sign = x[aw - 1]
+                over = Signal(name=f"over{i}")
+                under = Signal(name=f"under{i}")
+                m.d.comb += [over.eq(~sign & (x & upper).any()), under.eq(sign & (~x & upper).any())]
+                m.d.comb += sat[i].eq(Mux(over, hi, Mux(under, ~hi, x)))
         else:
             m.d.comb += sat.eq(self.a)
 
         with m.If(self.en):
             with m.If(self.accepted):
-                m.d.sync += [busy.eq(1), pos.eq(0), vals.eq(sat), first.eq(self.first),
-                             last.eq(self.last), tlast.eq(self.tlast), wsel.eq(self.wsel),
-                             plen.eq(p_in if self.bitserial else aw)]
+                m.d.sync += [busy.eq(1), vals.eq(sat), first.eq(self.first),
+                             last.eq(self.last), tlast.eq(self.tlast), wsel.eq(self.wsel), is_bit0.eq(1)]
+                if self.bitserial:
+                    m.d.sync += [left.eq(p_in - 1), is_msb.eq(p_in == 1)]
                 if extra is not None:
                     m.d.sync += extra.eq(self.extra)
             with m.Elif(finishing):
                 m.d.sync += busy.eq(0)
             with m.Elif(busy & ~hold):
-                m.d.sync += pos.eq(pos + 1)
+                m.d.sync += is_bit0.eq(0)
                 if self.bitserial:
+                    m.d.sync += [left.eq(left - 1), is_msb.eq(left == 1)]
                     m.d.sync += [vals[i].eq(vals[i] >> 1) for i in range(R)]
         return m

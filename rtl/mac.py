@@ -29,6 +29,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
+from .dsp import RegisteredProduct
 from .slot import CtlLayout
 
 
@@ -53,34 +54,59 @@ def ws_pe_signature(cfg: ArrayConfig, symbol_shape) -> wiring.Signature:
     })
 
 
+def with_operand_d_inputs(cfg: ArrayConfig, sig: wiring.Signature) -> wiring.Signature:
+    """Add ``a_next``/``w_next`` to a parallel PE's signature when it registers its product
+    (``cfg.pipeline``): the D inputs of the array's registers that hold ``a`` and ``w``, which the ECP5
+    target loads into the DSP block's own input registers (:class:`macforge.rtl.dsp.RegisteredProduct`)."""
+    if not cfg.pipeline:
+        return sig
+    members = dict(sig.members.items())
+    members["a_next"] = In(signed(cfg.a_width))
+    members["w_next"] = In(signed(cfg.w_width))
+    return wiring.Signature(members)
+
+
 class ParallelOsPE(wiring.Component):
     """Output-stationary parallel MAC: ``acc <- (first ? 0 : acc) + a * w`` once per valid slot.
 
     Timing: one product per cycle; ``result`` is ``acc`` including the ``last`` slot's product,
-    combinational in that cycle (``cfg.pipeline``: in the next advancing cycle, the product being
-    registered first). A cycle with ``en = 0`` changes nothing.
+    combinational in that cycle. With ``cfg.pipeline`` it comes ``cfg.os_pipe = 2`` advancing cycles
+    later: the product is registered by :class:`macforge.rtl.dsp.RegisteredProduct` (on the ECP5 target
+    inside the DSP block, whose input registers load ``a_next``/``w_next``) and once more in the fabric
+    (the route out of a DSP block is long: the accumulator's adder starts at a flip-flop next to it).
+    A cycle with ``en = 0`` changes nothing.
     """
 
     def __init__(self, cfg: ArrayConfig):
         self.cfg = cfg
-        super().__init__(os_pe_signature(cfg, signed(cfg.a_width)))
+        super().__init__(with_operand_d_inputs(cfg, os_pe_signature(cfg, signed(cfg.a_width))))
 
     def elaborate(self, platform):
         m = Module()
         acc = Signal(signed(self.cfg.acc_width))
         nxt = Signal(signed(self.cfg.acc_width))
         if self.cfg.os_pipe:
-            # pipelining option: the product (and its slot control) is registered first, the accumulator
-            # adds it one cycle later: result one cycle later, same throughput
+            # pipelining option: the product (and its slot control) is registered twice, the accumulator
+            # adds it two cycles later: result two cycles later, same throughput
+            mul = m.submodules.mul = RegisteredProduct(self.cfg.a_width, self.cfg.w_width)
+            m.d.comb += [mul.en.eq(self.en), mul.a.eq(self.a), mul.b.eq(self.w),
+                         mul.a_d.eq(self.a_next), mul.b_d.eq(self.w_next)]
             prod = Signal(signed(self.cfg.a_width + self.cfg.w_width))
+            ctl1 = Signal.like(self.ctl)
             ctl = Signal.like(self.ctl)
+            # base = (ctl.first ? 0 : acc), kept as a register (computed from ctl1, the slot control one
+            # cycle ahead), so the adder runs from two flip-flops with nothing in front of the carry chain
+            base = Signal(signed(self.cfg.acc_width))
+            acc_next = Signal(signed(self.cfg.acc_width))
+            m.d.comb += [nxt.eq(base + prod), acc_next.eq(Mux(ctl.valid, nxt, acc))]
             with m.If(self.en):
-                m.d.sync += [prod.eq(self.a * self.w), ctl.eq(self.ctl)]
+                m.d.sync += [prod.eq(mul.p), ctl1.eq(self.ctl), ctl.eq(ctl1), acc.eq(acc_next),
+                             base.eq(Mux(ctl1.first, 0, acc_next))]
         else:
             prod, ctl = self.a * self.w, self.ctl
-        m.d.comb += nxt.eq(Mux(ctl.first, 0, acc) + prod)
-        with m.If(self.en & ctl.valid):
-            m.d.sync += acc.eq(nxt)
+            m.d.comb += nxt.eq(Mux(ctl.first, 0, acc) + prod)
+            with m.If(self.en & ctl.valid):
+                m.d.sync += acc.eq(nxt)
         m.d.comb += [self.result.eq(nxt), self.result_valid.eq(ctl.valid & ctl.last)]
         return m
 
@@ -123,15 +149,41 @@ class BitSerialOsPE(wiring.Component):
 
 
 class ParallelWsPE(wiring.Component):
-    """Weight-stationary parallel MAC: ``psum_out = psum_in + a * w`` (combinational)."""
+    """Weight-stationary parallel MAC: ``psum_out = psum_in + a * w`` (combinational).
+
+    With ``cfg.pipeline`` the PE also registers its contribution (the array adds it to the partial sum
+    :attr:`contrib_latency` = 2 advancing cycles after the slot): extra ports ``en``, ``a_next``/``w_next``
+    (D inputs of the array's registers holding ``a`` and ``w``) and ``contrib`` = ``valid ? a * w : 0``
+    of the slot two advancing cycles back, a register: the product registered by
+    :class:`macforge.rtl.dsp.RegisteredProduct` (inside the DSP block on ECP5), then gated and registered
+    again in the fabric next to the column adder. ``psum_out`` stays the combinational form (used by the
+    unpipelined array and by unit tests).
+    """
+
+    contrib_latency = 2
 
     def __init__(self, cfg: ArrayConfig):
         self.cfg = cfg
-        super().__init__(ws_pe_signature(cfg, signed(cfg.a_width)))
+        sig = ws_pe_signature(cfg, signed(cfg.a_width))
+        if cfg.pipeline:
+            members = dict(with_operand_d_inputs(cfg, sig).members.items())
+            members["en"] = In(1)
+            members["contrib"] = Out(signed(cfg.acc_width))
+            sig = wiring.Signature(members)
+        super().__init__(sig)
 
     def elaborate(self, platform):
         m = Module()
         m.d.comb += self.psum_out.eq(self.psum_in + Mux(self.ctl.valid, self.a * self.w, 0))
+        if self.cfg.pipeline:
+            mul = m.submodules.mul = RegisteredProduct(self.cfg.a_width, self.cfg.w_width)
+            valid = Signal()
+            contrib = Signal(signed(self.cfg.acc_width))
+            m.d.comb += [mul.en.eq(self.en), mul.a.eq(self.a), mul.b.eq(self.w),
+                         mul.a_d.eq(self.a_next), mul.b_d.eq(self.w_next)]
+            with m.If(self.en):
+                m.d.sync += [valid.eq(self.ctl.valid), contrib.eq(Mux(valid, mul.p, 0))]
+            m.d.comb += self.contrib.eq(contrib)
         return m
 
 

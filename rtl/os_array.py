@@ -21,8 +21,10 @@ final slot may follow the previous tile's by no less than ``R`` cycles (drain ba
 cycle), so back-to-back tiles take ``max(K * L, R)`` cycles each; the front end inserts the bubbles.
 See :func:`macforge.golden.cycles.os_job_cycles` for the exact job model.
 
-Stall. The array advances (``en``) unless the output holds a beat that is not taken
-(``o.valid & ~o.ready``): a stall freezes every register, so nothing is lost or reordered.
+Stall. The array advances (``en``) while its output skid register (:mod:`macforge.rtl.skid`) is empty:
+a result row that ``o`` does not take when the array advances moves there, and the array then freezes
+every register until that row is taken, so nothing is lost or reordered. ``en`` is a flip-flop, not a
+function of ``o.ready``; with ``o.ready`` high the array never stalls.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
 from .hier import place
 from .mac import family
+from .skid import skid_output
 from .slot import CtlLayout
 
 
@@ -72,8 +75,7 @@ class OsArray(wiring.Component):
         R, C, n = cfg.rows, cfg.cols, cfg.acc_width
         fam = family(cfg)
 
-        en = Signal()
-        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+        en = Signal()          # the array advances: a register (rtl/skid.py), see "output" below
 
         # ---- front end: one input beat -> L slots; enforces the drain spacing of R cycles.
         fe = m.submodules.frontend = make_frontend(cfg, with_weights=True)
@@ -98,17 +100,23 @@ class OsArray(wiring.Component):
         # ---- operand pipelines. Physical row i carries logical row R-1-i.
         sym = fam.symbol_shape(cfg)
         ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
-        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
+        # slot-control hop registers: every register of an anti-diagonal holds the same value, so a
+        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
+        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
+        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}", attrs={"keep": 1}) for j in range(C)] for i in range(R)]
         rw = [[Signal(fam.os_weight_shape(cfg), name=f"w_{i}_{j}") for j in range(C)] for i in range(R)]
+        a_edges, w_edges = [], []
         with m.If(en):
             for i in range(R):
                 a_edge = delayed(m, fe.slot_a[R - 1 - i], i, en, f"askew{i}")
                 c_edge = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
+                a_edges.append(a_edge)
                 m.d.sync += [ra[i][0].eq(a_edge), rc[i][0].eq(c_edge)]
                 for j in range(1, C):
                     m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
             for j in range(C):
                 w_edge = delayed(m, fe.slot_extra[j], j, en, f"wskew{j}")
+                w_edges.append(w_edge)
                 m.d.sync += rw[0][j].eq(w_edge)
                 for i in range(1, R):
                     m.d.sync += rw[i][j].eq(rw[i - 1][j])
@@ -121,6 +129,10 @@ class OsArray(wiring.Component):
             for i in range(R):
                 pe = place(m, f"pe_r{i}_c{j}", fam.os_pe(cfg), "pe", cfg, platform)  # physical row i
                 m.d.comb += [pe.en.eq(en), pe.a.eq(ra[i][j]), pe.w.eq(rw[i][j]), pe.ctl.eq(rc[i][j])]
+                if "a_next" in pe.signature.members:
+                    # D inputs of ra[i][j] / rw[i][j] (the ECP5 target copies them into the DSP block)
+                    m.d.comb += [pe.a_next.eq(ra[i][j - 1] if j else a_edges[i]),
+                                 pe.w_next.eq(rw[i - 1][j] if i else w_edges[j])]
                 result = pe.result
                 if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j):
                     result = pe.result ^ cfg.fault.mask   # test-only fault (see macforge.golden.config.Fault)
@@ -137,10 +149,14 @@ class OsArray(wiring.Component):
             out_cols.append((y, v))
 
         # ---- output: one row per beat; count rows to mark the tile's last one.
+        # The de-skewed columns are the output register; a skid register decouples ``o.ready`` from the
+        # array's enable (macforge.rtl.skid).
         row = Signal(range(max(R, 2)))
-        m.d.comb += self.o.valid.eq(out_cols[0][1])
+        ys = Signal(data.ArrayLayout(signed(n), C))
         for j, (y, _) in enumerate(out_cols):
-            m.d.comb += self.o.payload.y[j].eq(y)
+            m.d.comb += ys[j].eq(y)
+        en_skid, y_out = skid_output(m, self.o, out_cols[0][1], ys)
+        m.d.comb += [en.eq(en_skid), self.o.payload.y.eq(y_out)]
         m.d.comb += self.o.payload.last.eq(row == R - 1)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += row.eq(Mux(row == R - 1, 0, row + 1))

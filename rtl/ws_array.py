@@ -26,7 +26,9 @@ Timing (advancing cycles). An activation beat accepted in cycle ``t`` presents i
 cycle ``E + R + C + 2``. Steady state: one beat per ``L`` cycles (``L = 1`` parallel, ``p`` bit-serial).
 See :func:`macforge.golden.cycles.ws_job_cycles` for the exact job model.
 
-Stall. Everything advances unless the output holds a beat that is not taken (``o.valid & ~o.ready``).
+Stall. Everything advances while the output skid register (:mod:`macforge.rtl.skid`) is empty: a row
+that ``o`` does not take when the array advances moves there, and the array freezes until it is taken.
+``en`` is a flip-flop, not a function of ``o.ready``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
 from .hier import place
 from .mac import family
+from .skid import skid_output
 from .os_array import out_layout
 from .slot import CtlLayout
 
@@ -77,9 +80,8 @@ class WsArray(wiring.Component):
         R, C, n = cfg.rows, cfg.cols, cfg.acc_width
         fam = family(cfg)
 
-        en = Signal()
+        en = Signal()          # the array advances: a register (rtl/skid.py), see the end
         o_valid = Signal()
-        m.d.comb += en.eq(~o_valid | self.o.ready)
 
         # ---- weight double buffer: wb[b][i][j]
         wb = [[[Signal(fam.weight_shape(cfg), name=f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)]
@@ -140,22 +142,32 @@ class WsArray(wiring.Component):
         # ---- operand pipelines
         sym = fam.symbol_shape(cfg)
         ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
-        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}") for j in range(C)] for i in range(R)]
+        # slot-control hop registers: every register of an anti-diagonal holds the same value, so a
+        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
+        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
+        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}", attrs={"keep": 1}) for j in range(C)] for i in range(R)]
         rp = [[Signal(signed(n), name=f"p_{i}_{j}") for j in range(C)] for i in range(R)]
         P = cfg.ws_pipe           # pipelining option (ArrayConfig.pipeline): registered weight select
         wcur = [[Signal(fam.weight_shape(cfg), name=f"wcur_{i}_{j}") for j in range(C)] for i in range(R)]
+        a_d = [[None] * C for _ in range(R)]      # D inputs of ra / wcur (the ECP5 DSP copies them)
+        w_d = [[None] * C for _ in range(R)]
         with m.If(en):
             for i in range(R):
                 c0 = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
-                m.d.sync += [ra[i][0].eq(delayed(m, fe.slot_a[i], i, en, f"askew{i}")), rc[i][0].eq(c0)]
+                a0 = delayed(m, fe.slot_a[i], i, en, f"askew{i}")
+                m.d.sync += [ra[i][0].eq(a0), rc[i][0].eq(c0)]
                 for j in range(1, C):
                     m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
+                for j in range(C):
+                    a_d[i][j] = ra[i][j - 1] if j else a0
                 if P:
                     # the weight PE (i, j) multiplies with in the next cycle, selected by the ctl that
                     # enters rc[i][j] now (a register instead of a mux in front of the multiplier)
                     for j in range(C):
                         src = c0 if j == 0 else rc[i][j - 1]
-                        m.d.sync += wcur[i][j].eq(Mux(src.wsel, wb[1][i][j], wb[0][i][j]))
+                        w_d[i][j] = Signal.like(wcur[i][j], name=f"wnext_{i}_{j}")
+                        m.d.comb += w_d[i][j].eq(Mux(src.wsel, wb[1][i][j], wb[0][i][j]))
+                        m.d.sync += wcur[i][j].eq(w_d[i][j])
 
         # ---- PEs, column post units, de-skew
         cols = []
@@ -165,7 +177,14 @@ class WsArray(wiring.Component):
                 ctl = rc[i][j]
                 m.d.comb += [pe.a.eq(ra[i][j]), pe.ctl.eq(ctl),
                              pe.w.eq(wcur[i][j] if P else Mux(ctl.wsel, wb[1][i][j], wb[0][i][j]))]
-                if P:
+                if P and "contrib" in pe.signature.members:
+                    # the PE registers its contribution itself (parallel MAC: the product register,
+                    # inside the DSP block on the ECP5 target)
+                    cd = delayed(m, ctl, pe.contrib_latency, en, f"cd_{i}_{j}")
+                    m.d.comb += [pe.en.eq(en), pe.a_next.eq(a_d[i][j]), pe.w_next.eq(w_d[i][j]),
+                                 pe.psum_in.eq(0)]
+                    contrib = pe.contrib
+                elif P:
                     # every WS PE computes psum_in + f(a, w, ctl): with psum_in = 0 it yields its
                     # contribution f, registered here (any MAC family) and added one cycle later
                     contrib = Signal(signed(n), name=f"f_{i}_{j}")
@@ -173,6 +192,7 @@ class WsArray(wiring.Component):
                     with m.If(en):
                         m.d.sync += [contrib.eq(pe.psum_out), cd.eq(ctl)]
                     m.d.comb += pe.psum_in.eq(0)
+                if P:
                     total = Signal(signed(n), name=f"t_{i}_{j}")
                     m.d.comb += total.eq((rp[i - 1][j] if i else 0) + contrib)
                     vctl = cd
@@ -223,16 +243,20 @@ class WsArray(wiring.Component):
             d_r = Signal(row_shape)
             c_r = Signal(CtlLayout)
             a_r = Signal.like(mrow)
-            lw_v, lw_a, lw_d = Signal(), Signal.like(mrow), Signal(row_shape)
+            lw_d = Signal(row_shape)
+            # fwd: the row in a_r was written in the previous advancing cycle (compared one cycle ahead,
+            # when that write's address and this row's were both known, and registered)
+            fwd = Signal()
             base = Signal(row_shape)
             with m.If(en):
-                m.d.sync += [y_r.eq(Cat(*[y for y, _ in cols])), d_r.eq(rd.data), c_r.eq(xc), a_r.eq(mrow)]
-            m.d.comb += base.eq(Mux(lw_v & (lw_a == a_r), lw_d, d_r))
+                m.d.sync += [y_r.eq(Cat(*[y for y, _ in cols])), d_r.eq(rd.data), c_r.eq(xc), a_r.eq(mrow),
+                             fwd.eq(c_r.valid & (a_r == mrow))]
+            m.d.comb += base.eq(Mux(fwd, lw_d, d_r))
             for j in range(C):
                 m.d.comb += new[j].eq(Mux(c_r.first, 0, base[j]) + y_r[j])
             m.d.comb += [wp.addr.eq(a_r), wp.data.eq(new), wp.en.eq(en & c_r.valid)]
             with m.If(en):
-                m.d.sync += [mrow.eq(m_next), lw_v.eq(c_r.valid), lw_a.eq(a_r), lw_d.eq(new),
+                m.d.sync += [mrow.eq(m_next), lw_d.eq(new),
                              o_valid.eq(c_r.valid & c_r.last), o_data.eq(new), o_last.eq(c_r.tlast)]
         else:
             for j, (y, _) in enumerate(cols):
@@ -240,5 +264,9 @@ class WsArray(wiring.Component):
             m.d.comb += [wp.addr.eq(mrow), wp.data.eq(new), wp.en.eq(en & xv)]
             with m.If(en):
                 m.d.sync += [mrow.eq(m_next), o_valid.eq(xv & xc.last), o_data.eq(new), o_last.eq(xc.tlast)]
-        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.y.eq(o_data), self.o.payload.last.eq(o_last)]
+        # output register -> skid register -> o: ``en`` is the skid register's emptiness (macforge.rtl.skid)
+        o_reg = Signal(out_layout(cfg))
+        m.d.comb += [o_reg.y.eq(o_data), o_reg.last.eq(o_last)]
+        en_skid, o_payload = skid_output(m, self.o, o_valid, o_reg)
+        m.d.comb += [en.eq(en_skid), self.o.payload.eq(o_payload)]
         return m

@@ -103,3 +103,9 @@ def test_handoff_array_with_pnr(tmp_path):
     mhz = float((d / f"{top}.lpf").read_text().split()[-2])
     assert mhz % 5 == 0 and mhz <= pnr["fmax_best_mhz"]
     assert f"{pnr['fmax_best_mhz']:.1f} MHz" in (d / "README.md").read_text()
+    # the figures were measured on the ECP5 netlist (registered MULT18X18D), which the bundle ships
+    assert pnr["target"] == "ecp5" and pnr["verilog"] == f"{top}_ecp5.v"
+    assert "MULT18X18D" in (d / f"{top}_ecp5.v").read_text()
+    assert "MULT18X18D" not in (d / f"{top}.v").read_text()
+    assert f"{top}_ecp5.v" in (d / f"{top}.core").read_text()
+    assert not list(d.glob("pnr_ecp5*.v"))
