@@ -94,14 +94,15 @@ class ParallelOsPE(wiring.Component):
             prod = Signal(signed(self.cfg.a_width + self.cfg.w_width))
             ctl1 = Signal.like(self.ctl)
             ctl = Signal.like(self.ctl)
-            # base = (ctl.first ? 0 : acc), kept as a register (computed from ctl1, the slot control one
-            # cycle ahead), so the adder runs from two flip-flops with nothing in front of the carry chain
-            base = Signal(signed(self.cfg.acc_width))
-            acc_next = Signal(signed(self.cfg.acc_width))
-            m.d.comb += [nxt.eq(base + prod), acc_next.eq(Mux(ctl.valid, nxt, acc))]
+            # The accumulator register holds base = (valid & first ? 0 : acc) -- what the next product is
+            # added to -- decided one cycle ahead from ctl1 (the slot control one cycle ahead), so the adder
+            # runs from two flip-flops with nothing in front of its carry chain. A bubble keeps it.
+            base = acc
+            restart = Signal()
+            m.d.comb += [nxt.eq(base + prod), restart.eq(ctl1.valid & ctl1.first)]
             with m.If(self.en):
-                m.d.sync += [prod.eq(mul.p), ctl1.eq(self.ctl), ctl.eq(ctl1), acc.eq(acc_next),
-                             base.eq(Mux(ctl1.first, 0, acc_next))]
+                m.d.sync += [prod.eq(mul.p), ctl1.eq(self.ctl), ctl.eq(ctl1),
+                             base.eq(Mux(restart, 0, Mux(ctl.valid, nxt, base)))]
         else:
             prod, ctl = self.a * self.w, self.ctl
             m.d.comb += nxt.eq(Mux(ctl.first, 0, acc) + prod)
