@@ -31,7 +31,7 @@ TARGETS = [
      "Verilator line and toggle coverage per RTL module over the engine regressions and the fuzzer "
      "(targets: line >= 95 %, toggle >= 90 %)"),
     ("mutate", "make mutate",
-     "Yosys `mutate` mutants of the 2x2 OS and WS parallel arrays against the formal BMC checks "
+     "Yosys `mutate` mutants of the 2x2 OS parallel array against the formal BMC checks "
      "(target: kill ratio >= 90 % on >= 100 mutants)"),
 ]
 
