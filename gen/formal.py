@@ -211,8 +211,10 @@ def result_of(job: Job, root: Path = FORMAL_DIR, dt: float | None = None) -> dic
         steps = re.findall(r"Checking assertions in step (\d+)", lf.read_text()) if lf.exists() else []
         reached = int(steps[-1]) if steps else 0     # steps 0 .. reached-1 passed
         result = (f"passed BMC depth {reached} of {job.depth} (stopped)" if job.mode == "bmc" and reached
-                  else f"ERROR ({status})")
+                  else "not run" if not (root / job.name).exists() else f"ERROR ({status})")
     ok = (status == "FAIL" and bool(traces)) if job.expect_fail else (status == "PASS" or "stopped" in result)
+    if result == "not run":
+        ok = False
     return {"name": job.name, "property": job.what, "mode": job.mode, "depth": job.depth, "result": result,
             "ok": ok, "expect_fail": job.expect_fail, "traces": traces, "seconds": round(dt, 1),
             "note": job.note, "config": job.config,
