@@ -34,10 +34,10 @@ SPEED = 8
 
 
 def reference_configs() -> dict[str, ArrayConfig]:
-    """One reference configuration per MAC family and dataflow (4x4, 8-bit, K <= 256). The tMAC family
-    (issue 9, still changing) is not in the set yet: add it with ``update --only`` once it settles."""
+    """One reference configuration per MAC family and dataflow (4x4, 8-bit, K <= 256; the tMAC with its
+    default build budgets g = 16, k_max = 16, kx_max = 4, both encodings)."""
     out = {}
-    for mac in ("parallel", "bitserial"):
+    for mac in ("parallel", "bitserial", "tmac"):
         for df in ("os", "ws"):
             out[f"{mac}_{df}_4x4"] = ArrayConfig(rows=4, cols=4, dataflow=df, mac=mac)
     return out

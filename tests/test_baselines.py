@@ -15,7 +15,7 @@ def test_baseline_file_covers_every_family_and_dataflow():
     doc = load()
     assert set(doc["configs"]) == set(reference_configs())
     assert {(c["config"]["mac"], c["config"]["dataflow"]) for c in doc["configs"].values()} == {
-        (m, d) for m in ("parallel", "bitserial") for d in ("os", "ws")}
+        (m, d) for m in ("parallel", "bitserial", "tmac") for d in ("os", "ws")}
     for name, e in doc["configs"].items():
         assert ArrayConfig.from_dict(e["config"]) == reference_configs()[name], name
         assert e["fmax_mhz"] > 50 and e["lut"] > 0 and e["ff"] > 0, name
