@@ -223,8 +223,10 @@ def main(argv=None) -> int:
     MUT_DIR.mkdir(parents=True, exist_ok=True)
     (MUT_DIR / "report.json").write_text(json.dumps(doc, indent=1))
     lines = ["# Mutation report (`make mutate`)", "",
-             f"{killed} of {total} mutants killed; {equiv} survivors are equivalent to the design (miter BMC, "
-             f"{EQUIV_DEPTH} cycles, any inputs): kill ratio {100 * ratio:.1f} % of the {total - equiv} "
+             (f"{killed} of {total} mutants killed; {equiv} survivors are equivalent to the design (miter BMC, "
+              f"{EQUIV_DEPTH} cycles, any inputs): " if any("equivalent" in s_ for s_ in survivors) else
+              f"{killed} of {total} mutants killed; survivors not checked for equivalence (--no-classify): ")
+             + f"kill ratio {100 * ratio:.1f} % of the {total - equiv} "
              f"non-equivalent mutants ({100 * raw:.1f} % of all; seed {ns.seed}; {doc['errors']} mutants "
              "that Yosys could not apply are not counted)", "",
              "| target | mutants | killed | survived |", "| --- | --- | --- | --- |"]

@@ -59,7 +59,8 @@ def _figures(name: str, d: dict) -> str:
                 f"{', '.join(d['below_target']) or 'none'}; report `{d['report']}`")
     if name == "mutate":
         return (f"{d['killed']} of {d['mutants']} mutants killed ({100 * d['kill_ratio']:.1f} %), "
-                f"{d['survivors']} survivors listed in `{d['report']}`; {d.get('seconds')} s")
+                f"{d['survivors']} survivors ({d.get('equivalent', 0)} shown equivalent) listed with a reading in "
+                f"`{d['report']}`")
     return json.dumps({k: v for k, v in d.items() if k not in ("target", "date")})[:300]
 
 
