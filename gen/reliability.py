@@ -44,7 +44,8 @@ def _figures(name: str, d: dict) -> str:
         fails = {k: v for k, v in props.items() if k.startswith("fault_")}
         other = [k for k, v in props.items() if not k.startswith("fault_") and not (v == "proved" or
                                                                                    v.startswith("passed"))]
-        s = f"{proved} proved, {len(bmc)} passed BMC (depths {', '.join(sorted({v.split()[-1] for v in bmc}))})"
+        depths = [v.replace("passed BMC depth ", "") for v in bmc]
+        s = f"{proved} proved, {len(bmc)} passed BMC (depths {', '.join(depths)})"
         s += f"; broken-PE jobs: {', '.join(f'{v}' for v in fails.values())} (expected FAILED with trace)"
         if other:
             s += f"; NOT OK: {', '.join(other)}"
