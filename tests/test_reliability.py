@@ -45,11 +45,15 @@ def test_formal_pe_and_broken_pe():
     from macforge.gen.formal import FORMAL_DIR, jobs, run_job
     by = {j.name: j for j in jobs()}
     root = FORMAL_DIR / f"test_{os.getpid()}"
-    r = run_job(by["pe_parallel_nopipe"], root=root)
-    assert r["ok"] and r["result"] == "proved", r
-    f = run_job(by["fault_array_os_parallel_2x2"], root=root)
-    assert f["ok"] and f["result"] == "FAILED" and f["traces"], f
-    assert all(t.endswith(".vcd") for t in f["traces"])
+    import shutil
+    try:
+        r = run_job(by["pe_parallel_nopipe"], root=root)
+        assert r["ok"] and r["result"] == "proved", r
+        f = run_job(by["fault_array_os_parallel_2x2"], root=root)
+        assert f["ok"] and f["result"] == "FAILED" and f["traces"], f
+        assert all(t.endswith(".vcd") for t in f["traces"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_fuzz_short_seeded():
