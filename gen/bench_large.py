@@ -236,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     if args.replot:
-        rows = json.loads((out / "large.json").read_text())["rows"]
+        doc = json.loads((out / "large.json").read_text())
+        rows = doc["rows"]
+        doc["growth_exponent_vs_pes"] = _doc(rows, time.time())["growth_exponent_vs_pes"]
+        (out / "large.json").write_text(json.dumps(doc, indent=2) + "\n")
         plot(rows, out / "large.png")
         (out / "large.md").write_text(table(rows) + "\n")
         print(table(rows))
