@@ -112,6 +112,12 @@ def jobs() -> list[Job]:
                            "reference GEMM, in order, none lost or extra, under any input idles and any "
                            "output backpressure", lambda cfg=cfg, cls=cls: cls(cfg, "order"), "bmc",
                            _array_depth(cfg), note="BMC depth covers two whole tiles", config=cfg.to_dict()))
+    # the WS check with 2-bit operands (the 3-bit WS jobs need far longer per step on the shared machine)
+    cfg = ArrayConfig(rows=2, cols=2, dataflow="ws", mac="parallel", a_width=2, w_width=2, max_k=4, max_m=2)
+    out.append(Job("array_ws_parallel_2x2_w2_timing", "2x2 WS parallel array, 2-bit operands: every output row "
+                   "== reference GEMM and leaves on the cycle of the cycle model, under any input idles",
+                   lambda cfg=cfg: F.WsArrayProof(cfg, "timing"), "bmc", _array_depth(cfg),
+                   note="BMC depth covers two whole tiles", config=cfg.to_dict()))
     # engine: the multipliers' outputs are cut (free values, ``cutpoint t:$mul``): an over-approximation,
     # sound for these data-independent control properties, and far cheaper for the solver
     cut = "cutpoint t:$mul"
