@@ -120,6 +120,10 @@ class OsPEProof(Elaboratable):
             with m.If(self.en & d_valid):
                 m.d.sync += S.eq(nxt)
             m.d.comb += Assert(_abs_le(m, S, cnt << sh, "bound"))
+            # the pipelined PE's accumulator register holds the restart-resolved base (0 while the slot
+            # being added is a ``first`` one, decided a cycle ahead), the unpipelined one the plain sum
+            acc_ref = Signal(signed(W))
+            m.d.comb += acc_ref.eq(Mux(d_valid & d_first, 0, S) if P else S)
         else:
             t = Signal(range(aw))         # bit position of the current slot
             p_prev = Signal(range(aw + 1))
@@ -177,8 +181,9 @@ class OsPEProof(Elaboratable):
             m.d.comb += Assert(~(t != 0) | (cnt >= 1))
             m.d.comb += Assert(_abs_le(m, Sd, done << sh, "bound"))
             d_valid, d_last = self.valid, ctl.last
+            acc_ref = S
         # the property: on the last slot the result is the exact dot product (so it fits acc_width)
-        m.d.comb += Assert(acc.as_unsigned() == S.as_unsigned()[:n])
+        m.d.comb += Assert(acc.as_unsigned() == acc_ref.as_unsigned()[:n])
         with m.If(d_valid & d_last):
             m.d.comb += Assert(pe.result_valid & (pe.result == nxt))
         with m.Else():
