@@ -439,7 +439,17 @@ class Engine(wiring.Component):
                         m.next = "DRAIN"
             with m.State("WGT"):
                 m.d.comb += [up_w.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_w.i_ready),
-                             up_w.o_ready.eq(1), w_wr.addr.eq(l_addr), w_wr.data.eq(up_w.o_data)]
+                             up_w.o_ready.eq(1), w_wr.addr.eq(l_addr)]
+                if OS:
+                    m.d.comb += w_wr.data.eq(up_w.o_data)
+                else:
+                    # K padding (WS): the last chunk's rows r >= K - (kc-1) R are stored as zero whatever
+                    # the packet carries, so padding lanes never reach a result (lk.rem = the chunk's valid
+                    # rows there, 1..R; this row is r = R-1-rd)
+                    kr = lk.rem[:R.bit_length() + 1]
+                    pad_row = Signal()
+                    m.d.comb += [pad_row.eq(lk.last & (lr.rd + kr < R)),
+                                 w_wr.data.eq(Mux(pad_row, 0, up_w.o_data))]
                 grp_last = lk.last if OS else lr.rl & lk.last
                 sec_last = Signal()
                 m.d.comb += sec_last.eq(grp_last & ln.last)
