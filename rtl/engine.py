@@ -83,6 +83,7 @@ from macforge.golden.requant import MAX_SHIFT
 from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
 from .dsp import ECP5_MUL_WIDTH, RegisteredProduct
 from .os_array import OsArray
+from .skid import skid_output
 from .ws_array import WsArray
 
 
@@ -555,8 +556,15 @@ class Engine(wiring.Component):
         cr_ret = Signal()                   # m_axis takes a result row (defined on the output side)
         s_valid = Signal()
         m.d.comb += s_valid.eq(sv & (~s_last | cr_ok))
+        # input skid register between the stage and ``array.s`` (:func:`macforge.rtl.skid.skid_output`):
+        # the stage hands its beat on whenever the skid register is empty (``s_en``, a flip-flop), so
+        # the array's combinational ``s.ready`` reaches only the skid register, never the generator's
+        # loops or the read enables of the activation (OS: and weight) memories. The array sees the
+        # same beats on the same cycles as without it (a beat it refuses waits in the skid register
+        # while the stage reads the next one), so no cycle count changes.
         s_take = Signal()
-        m.d.comb += s_take.eq(s_valid & arr.s.ready)
+        s_en = Signal()
+        m.d.comb += s_take.eq(s_valid & s_en)
         cr_next = Signal(range(O_DEPTH + 2))
         m.d.comb += cr_next.eq(credit + cr_ret - Mux(s_take & s_last, ROWS_PER_LAST, 0))
         m.d.sync += [credit.eq(cr_next), cr_ok.eq(cr_next >= ROWS_PER_LAST)]
@@ -610,21 +618,25 @@ class Engine(wiring.Component):
             m.d.sync += [*gk.load(jK, c_cl0), g_cf.eq(1), *gn.load(jN, c_tl0), *gm.load(jM, c_bl0)]
             if not OS:
                 m.d.sync += [g_mb1.eq(c_mb1), g_mb1z.eq(c_mb1z), *gr.load(c_mb1, c_mb1z)]
+        s_beat = Signal(arr.s.payload.shape(), name="s_beat")
         if OS:
-            m.d.comb += [arr.s.valid.eq(s_valid), arr.s.payload.a.eq(a_rd.data), arr.s.payload.w.eq(w_rd.data),
-                         arr.s.payload.first.eq(s_first), arr.s.payload.last.eq(s_last)]
+            m.d.comb += [s_beat.a.eq(a_rd.data), s_beat.w.eq(w_rd.data),
+                         s_beat.first.eq(s_first), s_beat.last.eq(s_last)]
         else:
-            m.d.comb += [arr.s.valid.eq(s_valid), arr.s.payload.a.eq(a_rd.data),
-                         arr.s.payload.first.eq(s_first), arr.s.payload.last.eq(s_last),
-                         arr.s.payload.tlast.eq(s_tlast)]
+            m.d.comb += [s_beat.a.eq(a_rd.data),
+                         s_beat.first.eq(s_first), s_beat.last.eq(s_last), s_beat.tlast.eq(s_tlast)]
+        s_skid_en, s_payload = skid_output(m, arr.s, s_valid, s_beat, name="s_skid")
+        m.d.comb += [s_en.eq(s_skid_en), arr.s.payload.eq(s_payload)]
+        if not OS:
             # --- WS weight generator feeding array.w: loops block > tile > chunk > rows r of the chunk
             hk, hn, hm = Loop("h_k", R), Loop("h_n", C), Loop("h_m", B)
             hr = Rows("h")
             h_addr = Signal(range(e.w_depth + 1), name="h_addr")
             h_done = Signal(name="h_done")
             wv = Signal()
-            w_take = Signal()
-            m.d.comb += w_take.eq(wv & arr.w.ready)
+            w_take = Signal()           # the stage hands its row on (to array.w or the skid register)
+            w_en = Signal()
+            m.d.comb += w_take.eq(wv & w_en)
             wadv = Signal()
             m.d.comb += wadv.eq(~wv | w_take)
             h_have = Signal()
@@ -653,7 +665,9 @@ class Engine(wiring.Component):
                             m.d.sync += h_done.eq(1)
             with m.If(setup):
                 m.d.sync += [*hk.load(jK, c_cl0), *hn.load(jN, c_tl0), *hm.load(jM, c_bl0), *hr.load(R - 1, R == 1)]
-            m.d.comb += [arr.w.valid.eq(wv), arr.w.payload.eq(w_rd.data)]
+            # input skid register for the weight rows, as for array.s (no cycle count changes)
+            w_skid_en, w_payload = skid_output(m, arr.w, wv, w_rd.data, name="w_skid")
+            m.d.comb += [w_en.eq(w_skid_en), arr.w.payload.eq(w_payload)]
 
         # ================= output side: post-processing, m_axis =================
         # loops block > tile > rows (OS: R, WS: the block's mb); lanes < N (o_mask) and, OS, rows < M (o_rv)
