@@ -55,34 +55,38 @@ def _modules(text: str) -> dict[str, str]:
 
 
 def flat_renames(text: str, top: str) -> list[tuple[str, str]]:
-    """``(old, new)`` wire renames (flattened names) for the unit instances of a flat emission."""
+    """``(old, new)`` wire renames (flattened names) for the instances of a flat emission (every module
+    ``<top>.<path>`` is the instance ``<path>``, nested ones included)."""
     out = []
     for name, body in _modules(text).items():
         inst = name[len(top) + 1:] if name.startswith(top + ".") else None
-        if inst and "." not in inst and (inst.startswith("pe_r") or inst.startswith("post_c")):
+        if inst:
             out += [(f"{inst}.{a}", f"{inst}.{b}") for a, b in register_renames(body).items()]
     return out
 
 
 def hier_renames(defs) -> list[tuple[str, str]]:
-    """The same for the instances of each definition of a hierarchical emission."""
+    """The same for the instances of each definition of a hierarchical emission (a definition's own
+    submodules ``<name>.<sub>`` are the instances ``<instance>.<sub>``)."""
     out = []
     for d in defs:
-        ren = register_renames(_modules("\n" + d.text)[d.name])
-        out += [(f"{i}.{a}", f"{i}.{b}") for i in d.instances for a, b in ren.items()]
+        for mname, body in _modules("\n" + d.text).items():
+            sub = mname[len(d.name):]            # "" or ".<sub>"
+            ren = register_renames(body)
+            out += [(f"{i}{sub}.{a}", f"{i}{sub}.{b}") for i in d.instances for a, b in ren.items()]
     return out
 
 
 def _script(top: str, gold_renames, gate_renames) -> str:
     # Inside the unit instances only register outputs keep their names (their combinational wires,
     # ports included, are named differently by the two emissions); colliding registers are renamed
-    # alike (register_renames). The top module's text is the same in both emissions but for the
-    # instantiations, so its names match as they are.
+    # alike (register_renames). The top module holds only the nets of macforge.rtl.grid.Netlist, named
+    # alike in both emissions.
     def load(f, as_, renames):
         ren = (f"cd {top}; " + "".join(f"rename {a} {b}; " for a, b in renames) + "cd ..; ") if renames else ""
         return (f"read_verilog {f}; hierarchy -top {top}; proc; flatten; {ren}memory -nomap; memory_map; "
                 f"opt_clean; select -set keep t:*dff* %co:+[Q] w:* %i; "
-                f"rename -hide w:pe_r*.* w:post_c*.* %u w:*$* %u @keep %d; "
+                f"rename -hide w:*.* w:*$* %u @keep %d; "
                 f"rename {top} {as_}; design -stash {as_}")
     return "; ".join([
         load("flat.v", "gold", gold_renames), load("hier.v", "gate", gate_renames),

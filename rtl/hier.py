@@ -85,43 +85,76 @@ def _port_values(unit) -> dict:
     return ports
 
 
-def _define(h: Hierarchy, unit, kind: str, cfg, platform) -> Definition:
-    key = (kind, type(unit).__module__, type(unit).__qualname__, cfg, id(platform))
-    d = h.defs.get(key)
-    if d is not None:
-        return d
-    ports = _port_values(unit)
-    placeholder = "macforge_hier_placeholder"
-    amaranth_ports = {n: (v, _ir.PortDirection.Input if io == "i" else _ir.PortDirection.Output)
-                      for n, (v, io) in ports.items()}
-    text = verilog.convert(unit, name=placeholder, platform=platform, ports=amaranth_ports, emit_src=False)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    name = (f"macforge_{kind}_{cfg.mac}_{cfg.dataflow}_a{cfg.a_width}w{cfg.w_width}acc{cfg.acc_width}"
-            f"{f'_cc{cfg.alpha}' if cfg.alpha else ''}_{digest}")
-    text = text.replace(placeholder, name)
-    # only the file's top keeps the ``top`` attribute (a unit's own submodules, if any, are named
-    # ``<name>.<sub>`` by Amaranth, unique with the unit's name)
-    text = re.sub(r"\(\*\s*top\s*=\s*\S+\s*\*\)\s*\n", "", text)
-    start = text.index(f"module {name}(")
-    head = text[start:text.index(");", start) + 2]
-    clocked = tuple(c for c in ("clk", "rst") if re.search(rf"\b{c}\b", head))
-    d = h.defs[key] = Definition(name, text, {n: io for n, (_, io) in ports.items()}, clocked)
-    return d
+def _key(unit, kind, cfg, platform, variant):
+    return (kind, type(unit).__module__, type(unit).__qualname__, cfg, id(platform), variant)
 
 
-def place(m, name: str, unit, kind: str, cfg, platform=None):
+def _define(h: Hierarchy, unit, kind: str, cfg, platform, variant=None) -> Definition:
+    return define_many(h, [(unit, kind, cfg, platform, variant)])[0]
+
+
+_CHUNK = re.compile(r"(?:\(\*[^\n]*\*\)\n)*module (\\?[^\s(]+)\s*\(.*?\nendmodule\n", re.S)
+
+
+def define_many(h: Hierarchy, items) -> list[Definition]:
+    """The definitions of ``items`` (``(unit, kind, cfg, platform, variant)`` each), converting those not
+    yet defined in ``h`` together: each unit is lowered to RTLIL by Amaranth on its own (under a
+    placeholder name), and one Yosys run (what :func:`amaranth.back.verilog.convert` does per unit:
+    ``proc -nomux -norom; memory_collect; write_verilog -norename``) writes them all. The text of a
+    definition is that of its modules (its own and its submodules ``<name>.<sub>``)."""
+    from amaranth.back import rtlil
+
+    pending = {}
+    for unit, kind, cfg, platform, variant in items:
+        key = _key(unit, kind, cfg, platform, variant)
+        if key not in h.defs and key not in pending:
+            pending[key] = (unit, kind, cfg, platform)
+    if pending:
+        rtl, meta = [], []
+        for k, (key, (unit, kind, cfg, platform)) in enumerate(pending.items()):
+            ph = f"macforge_hier_ph_{k}_"
+            ports = _port_values(unit)
+            amaranth_ports = {n: (v, _ir.PortDirection.Input if io == "i" else _ir.PortDirection.Output)
+                              for n, (v, io) in ports.items()}
+            rtl.append(rtlil.convert(unit, name=ph, platform=platform, ports=amaranth_ports, emit_src=False))
+            meta.append((key, ph, kind, cfg, ports))
+        out = verilog._convert_rtlil_text("\n".join(rtl))
+        chunks = {}
+        for mt in _CHUNK.finditer(out):
+            name = mt.group(1).lstrip("\\")
+            chunks.setdefault(name.split(".", 1)[0], []).append(mt.group(0))
+        placeholder = "macforge_hier_placeholder"
+        for key, ph, kind, cfg, ports in meta:
+            text = "".join(chunks[ph]).replace(ph, placeholder)
+            digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+            name = (f"macforge_{kind}_{cfg.mac}_{cfg.dataflow}_a{cfg.a_width}w{cfg.w_width}acc{cfg.acc_width}"
+                    f"{f'_cc{cfg.alpha}' if cfg.alpha else ''}_{digest}")
+            text = "\n" + text.replace(placeholder, name)
+            # only the file's top keeps the ``top`` attribute (a unit's own submodules, if any, are named
+            # ``<name>.<sub>`` by Amaranth, unique with the unit's name)
+            text = re.sub(r"\(\*\s*top\s*=\s*\S+\s*\*\)\s*\n", "", text)
+            start = text.index(f"module {name}(")
+            head = text[start:text.index(");", start) + 2]
+            clocked = tuple(c for c in ("clk", "rst") if re.search(rf"\b{c}\b", head))
+            h.defs[key] = Definition(name, text, {n: io for n, (_, io) in ports.items()}, clocked)
+    return [h.defs[_key(unit, kind, cfg, platform, variant)] for unit, kind, cfg, platform, variant in items]
+
+
+def place(m, name: str, unit, kind: str, cfg, platform=None, variant=None):
     """Add ``unit`` (a PE or column unit of ``cfg``) to module ``m`` as the submodule ``name``.
 
     Flat (default): ``m.submodules[name] = unit``. Inside :func:`hierarchical`: an instance ``name`` of the
     one definition of ``kind`` (see the module docstring). Returns ``unit``, whose port signals the
     caller wires either way. ``platform`` is the one the caller's ``elaborate`` received; the unit's
-    definition is converted with it (default: the one :func:`hierarchical` was given).
+    definition is converted with it (default: the one :func:`hierarchical` was given). Units of one
+    ``kind``, class and ``cfg`` share a definition unless ``variant`` (hashable) tells them apart
+    (e.g. the width of a delay stage, the one cell that carries a test fault).
     """
     h = _CURRENT.get()
     if h is None:
         m.submodules[name] = unit
         return unit
-    d = _define(h, unit, kind, cfg, platform if platform is not None else h.platform)
+    d = _define(h, unit, kind, cfg, platform if platform is not None else h.platform, variant)
     kw = {}
     if "clk" in d.clocked:
         kw["i_clk"] = ClockSignal("sync")

@@ -29,14 +29,13 @@ function of ``o.ready``; with ``o.ready`` high the array never stalls.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
-from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
-from .hier import place
+from .grid import Netlist
 from .mac import family
 from .skid import skid_output
 from .slot import CtlLayout
@@ -58,24 +57,148 @@ def out_layout(cfg: ArrayConfig) -> data.StructLayout:
 class OsArray(wiring.Component):
     """OS array top. Ports: ``s`` (input stream: ``a`` column, ``w`` row, ``first``, ``last`` of a tile),
     ``o`` (output stream: one result row ``y`` per beat, ``last`` on the tile's final row) and, for the
-    bit-serial MAC, ``precision`` (run-time activation precision, latched per input beat)."""
+    bit-serial MAC, ``precision`` (run-time activation precision, latched per input beat).
+
+    Structure (:meth:`netlist`, :mod:`macforge.rtl.grid`): the edge unit :class:`OsEdge`, the a / ctl skew
+    line of physical row ``i`` (``i`` stages ``askew<i>_k<k>``), the weight skew of column ``j``
+    (``wskew<j>_k<k>``), R x C :class:`OsCell` units ``pe_r<i>_c<j>`` and the de-skew line of column
+    ``j`` (``C-1-j`` stages ``dskew<j>_k<k>``) in front of the edge's output logic."""
 
     def __init__(self, cfg: ArrayConfig):
         assert cfg.dataflow == "os"
         self.cfg = cfg
-        members = {
-            "s": In(stream.Signature(os_in_layout(cfg))),
-            "o": Out(stream.Signature(out_layout(cfg))),
-        }
-        super().__init__(with_precision_port(cfg, members))
+        super().__init__(os_members(cfg))
+
+    def netlist(self, platform) -> Netlist:
+        cfg = self.cfg
+        R, C, n = cfg.rows, cfg.cols, cfg.acc_width
+        fam = family(cfg)
+        sw, ww = Shape.cast(fam.symbol_shape(cfg)).width, Shape.cast(fam.os_weight_shape(cfg)).width
+        aw = sw + CTL_W                   # one skew stage carries {ctl, a}
+        nl = Netlist(cfg, platform, self)
+        nl.net("en", 1)
+        nl.net("sac", R * aw)
+        nl.net("sw", C * ww)
+        nl.net("ys", C * (n + 1))
+        ports = {p: p for p in _port_names(self)}
+        nl.add("edge_logic", lambda: OsEdge(cfg), "edge", {**ports, "en": "en", "sac": "sac", "sw": "sw", "ys": "ys"})
+        left = [nl.stages(f"askew{i}", ("sac", i * aw, (i + 1) * aw), aw, i) for i in range(R)]
+        top = [nl.stages(f"wskew{j}", ("sw", j * ww, (j + 1) * ww), ww, j) for j in range(C)]
+        ys = []
+        for j in range(C):
+            d = Const(0, n + 1)
+            w = top[j]
+            for i in range(R):
+                a = _sub(left[i], 0, sw) if j == 0 else f"a_{i}_{j - 1}"
+                c = _sub(left[i], sw, aw) if j == 0 else f"c_{i}_{j - 1}"
+                outs = {"a_out": nl.net(f"a_{i}_{j}", sw), "c_out": nl.net(f"c_{i}_{j}", CTL_W),
+                        "w_out": nl.net(f"w_{i}_{j}", ww), "d_out": nl.net(f"d_{j}_{2 * i + 1}", n + 1)}
+                faulty = cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j)
+                nl.add(f"pe_r{i}_c{j}", lambda f=faulty: OsCell(cfg, f), "cell",
+                       {"en": "en", "a_in": a, "c_in": c, "w_in": w, "d_in": d, **outs}, variant=faulty)
+                w, d = outs["w_out"], outs["d_out"]
+            ys.append(nl.stages(f"dskew{j}", d, n + 1, C - 1 - j))
+        nl.insts[0].conns["ys"] = ys
+        return nl
+
+    def elaborate(self, platform):
+        return self.netlist(platform).elaborate(Module())
+
+
+CTL_W = Shape.cast(CtlLayout).width
+
+
+def _sub(ref, lo, hi):
+    """Bits ``lo .. hi-1`` of a net reference (a net name or a slice of one)."""
+    if isinstance(ref, tuple):
+        return (ref[0], ref[1] + lo, ref[1] + hi)
+    return (ref, lo, hi)
+
+
+def _port_names(component) -> list[str]:
+    from .hier import _port_values
+    return list(_port_values(component))
+
+
+def os_members(cfg: ArrayConfig) -> dict:
+    return with_precision_port(cfg, {
+        "s": In(stream.Signature(os_in_layout(cfg))),
+        "o": Out(stream.Signature(out_layout(cfg))),
+    })
+
+
+class OsCell(wiring.Component):
+    """PE ``(i, j)`` of the OS array (physical row ``i``) with its hop registers.
+
+    Registers (all advance with ``en``): ``a`` / ``c`` (activation symbol, slot control; ``c`` marked
+    ``keep``, see :data:`macforge.gen.synth.keep_hop_registers`) from the left, ``w`` from above, and
+    positions ``2i`` / ``2i+1`` of column ``j``'s drain chain, each ``{valid, result}`` (``n + 1`` bits).
+    Position ``2i`` loads the PE's result when it is valid (the cycle of the ``last`` slot), otherwise
+    ``d_in`` (position ``2i - 1``, the cell above; 0 in row 0); position ``2i + 1`` copies ``2i``.
+    ``a_out`` / ``c_out`` / ``w_out`` / ``d_out`` are the registers ``a``, ``c``, ``w`` and position
+    ``2i + 1``. The PE sees ``a``, ``w``, ``c``; a PE with ``a_next``/``w_next`` gets ``a_in`` / ``w_in``
+    (the D inputs of ``a`` / ``w``). ``faulty``: the result is XORed with ``cfg.fault.mask`` (test only).
+    """
+
+    def __init__(self, cfg: ArrayConfig, faulty: bool = False):
+        self.cfg, self.faulty = cfg, faulty
+        fam = family(cfg)
+        sym, ws, n = fam.symbol_shape(cfg), fam.os_weight_shape(cfg), cfg.acc_width
+        super().__init__({"en": In(1), "a_in": In(sym), "c_in": In(CtlLayout), "w_in": In(ws), "d_in": In(n + 1),
+                          "a_out": Out(sym), "c_out": Out(CtlLayout), "w_out": Out(ws), "d_out": Out(n + 1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, n = self.cfg, self.cfg.acc_width
+        fam = family(cfg)
+        a = Signal(fam.symbol_shape(cfg), name="a")
+        # slot-control hop register: every register of an anti-diagonal holds the same value, so a
+        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
+        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
+        c = Signal(CtlLayout, name="c", attrs={"keep": 1})
+        w = Signal(fam.os_weight_shape(cfg), name="w")
+        d0, d1 = Signal(n + 1, name="d0"), Signal(n + 1, name="d1")
+        pe = m.submodules.pe = fam.os_pe(cfg)
+        m.d.comb += [pe.en.eq(self.en), pe.a.eq(a), pe.w.eq(w), pe.ctl.eq(c)]
+        if "a_next" in pe.signature.members:
+            # D inputs of a / w (the ECP5 target copies them into the DSP block)
+            m.d.comb += [pe.a_next.eq(self.a_in), pe.w_next.eq(self.w_in)]
+        result = pe.result
+        if self.faulty:
+            result = pe.result ^ cfg.fault.mask   # test-only fault (see macforge.golden.config.Fault)
+        with m.If(self.en):
+            m.d.sync += [a.eq(self.a_in), c.eq(self.c_in), w.eq(self.w_in), d1.eq(d0)]
+            with m.If(pe.result_valid):
+                m.d.sync += d0.eq(Cat(result, 1))
+            with m.Else():
+                m.d.sync += d0.eq(self.d_in)
+        m.d.comb += [self.a_out.eq(a), self.c_out.eq(c), self.w_out.eq(w), self.d_out.eq(d1)]
+        return m
+
+
+class OsEdge(wiring.Component):
+    """Everything of the OS array but the grid: front end, drain spacing, output row counter, skid.
+
+    Ports: the array's own, and towards the grid ``en`` (the array advances), ``sac`` (row ``i``:
+    ``{slot ctl, slot a of logical row R-1-i}``, before the skew), ``sw`` (column ``j``'s weight slot,
+    before the skew) and ``ys`` (column ``j``: ``{valid, result}`` after the de-skew; column 0's valid
+    marks a result row)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        fam = family(cfg)
+        sw = Shape.cast(fam.symbol_shape(cfg)).width
+        ww = Shape.cast(fam.os_weight_shape(cfg)).width
+        members = os_members(cfg)
+        members.update({"en": Out(1), "sac": Out(cfg.rows * (sw + CTL_W)), "sw": Out(cfg.cols * ww),
+                        "ys": In(cfg.cols * (cfg.acc_width + 1))})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         R, C, n = cfg.rows, cfg.cols, cfg.acc_width
-        fam = family(cfg)
-
-        en = Signal()          # the array advances: a register (rtl/skid.py), see "output" below
+        en = self.en          # the array advances: a register (rtl/skid.py), see "output" below
 
         # ---- front end: one input beat -> L slots; enforces the drain spacing of R cycles.
         fe = m.submodules.frontend = make_frontend(cfg, with_weights=True)
@@ -96,66 +219,18 @@ class OsArray(wiring.Component):
                 m.d.sync += since_last.eq(1)
             with m.Elif(since_last < R):
                 m.d.sync += since_last.eq(since_last + 1)
-
-        # ---- operand pipelines. Physical row i carries logical row R-1-i.
-        sym = fam.symbol_shape(cfg)
-        ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
-        # slot-control hop registers: every register of an anti-diagonal holds the same value, so a
-        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
-        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
-        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}", attrs={"keep": 1}) for j in range(C)] for i in range(R)]
-        rw = [[Signal(fam.os_weight_shape(cfg), name=f"w_{i}_{j}") for j in range(C)] for i in range(R)]
-        a_edges, w_edges = [], []
-        with m.If(en):
-            for i in range(R):
-                a_edge = delayed(m, fe.slot_a[R - 1 - i], i, en, f"askew{i}")
-                c_edge = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
-                a_edges.append(a_edge)
-                m.d.sync += [ra[i][0].eq(a_edge), rc[i][0].eq(c_edge)]
-                for j in range(1, C):
-                    m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
-            for j in range(C):
-                w_edge = delayed(m, fe.slot_extra[j], j, en, f"wskew{j}")
-                w_edges.append(w_edge)
-                m.d.sync += rw[0][j].eq(w_edge)
-                for i in range(1, R):
-                    m.d.sync += rw[i][j].eq(rw[i - 1][j])
-
-        # ---- PEs and per-column drain chains (2R positions; PE row i inserts at position 2i).
-        out_cols = []
-        for j in range(C):
-            chain = [Signal(signed(n), name=f"d_{j}_{p}") for p in range(2 * R)]
-            chain_v = [Signal(name=f"dv_{j}_{p}") for p in range(2 * R)]
-            for i in range(R):
-                pe = place(m, f"pe_r{i}_c{j}", fam.os_pe(cfg), "pe", cfg, platform)  # physical row i
-                m.d.comb += [pe.en.eq(en), pe.a.eq(ra[i][j]), pe.w.eq(rw[i][j]), pe.ctl.eq(rc[i][j])]
-                if "a_next" in pe.signature.members:
-                    # D inputs of ra[i][j] / rw[i][j] (the ECP5 target copies them into the DSP block)
-                    m.d.comb += [pe.a_next.eq(ra[i][j - 1] if j else a_edges[i]),
-                                 pe.w_next.eq(rw[i - 1][j] if i else w_edges[j])]
-                result = pe.result
-                if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (R - 1 - i, j):
-                    result = pe.result ^ cfg.fault.mask   # test-only fault (see macforge.golden.config.Fault)
-                with m.If(en):
-                    p = 2 * i
-                    with m.If(pe.result_valid):
-                        m.d.sync += [chain[p].eq(result), chain_v[p].eq(1)]
-                    with m.Else():
-                        m.d.sync += [chain[p].eq(chain[p - 1] if p else 0),
-                                     chain_v[p].eq(chain_v[p - 1] if p else 0)]
-                    m.d.sync += [chain[p + 1].eq(chain[p]), chain_v[p + 1].eq(chain_v[p])]
-            y = delayed(m, chain[-1], C - 1 - j, en, f"dskew{j}")
-            v = delayed(m, chain_v[-1], C - 1 - j, en, f"dskewv{j}")
-            out_cols.append((y, v))
+        # physical row i carries logical row R-1-i
+        m.d.comb += self.sac.eq(Cat(*[Cat(fe.slot_a[R - 1 - i], fe.slot_ctl) for i in range(R)]))
+        m.d.comb += self.sw.eq(Cat(*[fe.slot_extra[j] for j in range(C)]))
 
         # ---- output: one row per beat; count rows to mark the tile's last one.
         # The de-skewed columns are the output register; a skid register decouples ``o.ready`` from the
         # array's enable (macforge.rtl.skid).
         row = Signal(range(max(R, 2)))
         ys = Signal(data.ArrayLayout(signed(n), C))
-        for j, (y, _) in enumerate(out_cols):
-            m.d.comb += ys[j].eq(y)
-        en_skid, y_out = skid_output(m, self.o, out_cols[0][1], ys)
+        for j in range(C):
+            m.d.comb += ys[j].eq(self.ys[j * (n + 1):j * (n + 1) + n])
+        en_skid, y_out = skid_output(m, self.o, self.ys[n], ys)
         m.d.comb += [en.eq(en_skid), self.o.payload.y.eq(y_out)]
         m.d.comb += self.o.payload.last.eq(row == R - 1)
         with m.If(self.o.valid & self.o.ready):

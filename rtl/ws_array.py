@@ -33,17 +33,17 @@ that ``o`` does not take when the array advances moves there, and the array free
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
 from .frontend import connect_runtime, make_frontend, with_precision_port
-from .hier import place
+from .grid import Netlist
 from .mac import family
 from .skid import skid_output
-from .os_array import out_layout
+from .os_array import CTL_W, _port_names, _sub, out_layout
 from .slot import CtlLayout
 
 
@@ -62,30 +62,197 @@ def ws_weight_layout(cfg: ArrayConfig) -> data.ArrayLayout:
 
 class WsArray(wiring.Component):
     """WS array top. Ports: ``w`` (weight rows), ``s`` (activation rows with ``first``/``last``/``tlast``),
-    ``o`` (result rows, ``last`` on the row that carries ``tlast``) and, bit-serial only, ``precision``."""
+    ``o`` (result rows, ``last`` on the row that carries ``tlast``) and, bit-serial only, ``precision``.
+
+    Structure (:meth:`netlist`, :mod:`macforge.rtl.grid`): the edge unit :class:`WsEdge`, the a / ctl skew
+    line of row ``i`` (``i`` stages ``askew<i>_k<k>``), R x C :class:`WsCell` units ``pe_r<i>_c<j>``, a
+    :class:`WsBottom` unit ``post_c<j>`` per column and its de-skew line (``C-1-j`` stages
+    ``dskew<j>_k<k>``) in front of the edge's accumulator."""
 
     def __init__(self, cfg: ArrayConfig):
         assert cfg.dataflow == "ws"
         self.cfg = cfg
-        members = {
-            "w": In(stream.Signature(ws_weight_layout(cfg))),
-            "s": In(stream.Signature(ws_act_layout(cfg))),
-            "o": Out(stream.Signature(out_layout(cfg))),
-        }
-        super().__init__(with_precision_port(cfg, members))
+        super().__init__(ws_members(cfg))
+
+    def netlist(self, platform) -> Netlist:
+        cfg = self.cfg
+        R, C, n = cfg.rows, cfg.cols, cfg.acc_width
+        fam = family(cfg)
+        sw = Shape.cast(fam.symbol_shape(cfg)).width
+        ww = Shape.cast(fam.weight_shape(cfg)).width
+        aw = sw + CTL_W
+        nl = Netlist(cfg, platform, self)
+        nl.net("en", 1)
+        nl.net("sac", R * aw)
+        nl.net("wdat", C * ww)
+        nl.net("we", 2 * R)
+        ports = {p: p for p in _port_names(self)}
+        nl.add("edge_logic", lambda: WsEdge(cfg), "edge", {**ports, "en": "en", "sac": "sac", "wdat": "wdat", "we": "we"})
+        left = [nl.stages(f"askew{i}", ("sac", i * aw, (i + 1) * aw), aw, i) for i in range(R)]
+        ys = []
+        for j in range(C):
+            p = Const(0, n)
+            for i in range(R):
+                a = _sub(left[i], 0, sw) if j == 0 else f"a_{i}_{j - 1}"
+                c = _sub(left[i], sw, aw) if j == 0 else f"c_{i}_{j - 1}"
+                outs = {"a_out": nl.net(f"a_{i}_{j}", sw), "c_out": nl.net(f"c_{i}_{j}", CTL_W),
+                        "p_out": nl.net(f"p_{i}_{j}", n)}
+                if i == R - 1:
+                    outs["v_out"] = nl.net(f"v_{j}", CTL_W)
+                faulty = cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (i, j)
+                nl.add(f"pe_r{i}_c{j}", lambda f=faulty: WsCell(cfg, f), "cell",
+                       {"en": "en", "a_in": a, "c_in": c, "p_in": p, "wdat": ("wdat", j * ww, (j + 1) * ww),
+                        "we0": ("we", i, i + 1), "we1": ("we", R + i, R + i + 1), **outs}, variant=faulty)
+                p = outs["p_out"]
+            yc = nl.net(f"yc_{j}", n + CTL_W)
+            nl.add(f"post_c{j}", lambda: WsBottom(cfg), "post", {"en": "en", "s": p, "ctl": f"v_{j}", "yc": yc})
+            ys.append(nl.stages(f"dskew{j}", yc, n + CTL_W, C - 1 - j))
+        nl.net("ys", C * (n + CTL_W))
+        nl.insts[0].conns["ys"] = ys
+        return nl
+
+    def elaborate(self, platform):
+        return self.netlist(platform).elaborate(Module())
+
+
+def ws_members(cfg: ArrayConfig) -> dict:
+    return with_precision_port(cfg, {
+        "w": In(stream.Signature(ws_weight_layout(cfg))),
+        "s": In(stream.Signature(ws_act_layout(cfg))),
+        "o": Out(stream.Signature(out_layout(cfg))),
+    })
+
+
+class WsCell(wiring.Component):
+    """PE ``(i, j)`` of the WS array with its registers.
+
+    Registers (advancing with ``en`` unless noted): ``a`` / ``c`` (activation symbol, slot control; ``c``
+    marked ``keep``) from the left; the weight double buffer ``wb0`` / ``wb1``, loaded from ``wdat`` when
+    ``we0`` / ``we1`` (the edge's weight-row write, already gated by the array's advance); the partial sum
+    ``p = p_in + contribution`` (``p_in``: the cell above, 0 in row 0). The PE multiplies with the buffer
+    the slot's ``wsel`` selects. With ``cfg.ws_pipe`` (pipelining option) that weight is registered
+    (``wcur``, selected by the ctl entering ``c``) and the contribution too (by the PE itself when it has
+    ``contrib``, else here as ``f``), so ``p`` adds a contribution whose slot control is ``cd``, the
+    slot's ctl delayed alike. ``v_out``: the ctl of the slot whose sum ``p_out`` holds after the next
+    edge (``cd``, or ``c`` without pipelining). ``faulty``: the sum of a valid slot is XORed with
+    ``cfg.fault.mask`` (test only)."""
+
+    def __init__(self, cfg: ArrayConfig, faulty: bool = False):
+        self.cfg, self.faulty = cfg, faulty
+        fam = family(cfg)
+        sym, ws, n = fam.symbol_shape(cfg), fam.weight_shape(cfg), cfg.acc_width
+        super().__init__({"en": In(1), "a_in": In(sym), "c_in": In(CtlLayout), "p_in": In(signed(n)),
+                          "wdat": In(ws), "we0": In(1), "we1": In(1),
+                          "a_out": Out(sym), "c_out": Out(CtlLayout), "p_out": Out(signed(n)),
+                          "v_out": Out(CtlLayout)})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, n = self.cfg, self.cfg.acc_width
+        fam = family(cfg)
+        en = self.en
+        a = Signal(fam.symbol_shape(cfg), name="a")
+        # slot-control hop register: every register of an anti-diagonal holds the same value, so a
+        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
+        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
+        c = Signal(CtlLayout, name="c", attrs={"keep": 1})
+        rp = Signal(signed(n), name="p")
+        wb = [Signal(fam.weight_shape(cfg), name=f"wb{b}") for b in range(2)]
+        with m.If(self.we0):
+            m.d.sync += wb[0].eq(self.wdat)
+        with m.If(self.we1):
+            m.d.sync += wb[1].eq(self.wdat)
+        with m.If(en):
+            m.d.sync += [a.eq(self.a_in), c.eq(self.c_in)]
+        P = cfg.ws_pipe           # pipelining option (ArrayConfig.pipeline): registered weight select
+        pe = m.submodules.pe = fam.ws_pe(cfg)
+        if P:
+            # the weight the PE multiplies with in the next cycle, selected by the ctl that enters c now
+            # (a register instead of a mux in front of the multiplier)
+            wcur = Signal(fam.weight_shape(cfg), name="wcur")
+            w_d = Signal.like(wcur, name="wnext")
+            m.d.comb += w_d.eq(Mux(self.c_in.wsel, wb[1], wb[0]))
+            with m.If(en):
+                m.d.sync += wcur.eq(w_d)
+        m.d.comb += [pe.a.eq(a), pe.ctl.eq(c), pe.w.eq(wcur if P else Mux(c.wsel, wb[1], wb[0]))]
+        if P and "contrib" in pe.signature.members:
+            # the PE registers its contribution itself (parallel MAC: the product register,
+            # inside the DSP block on the ECP5 target)
+            cd = delayed(m, c, pe.contrib_latency, en, "cd")
+            m.d.comb += [pe.en.eq(en), pe.a_next.eq(self.a_in), pe.w_next.eq(w_d), pe.psum_in.eq(0)]
+            contrib = pe.contrib
+        elif P:
+            # every WS PE computes psum_in + f(a, w, ctl): with psum_in = 0 it yields its
+            # contribution f, registered here (any MAC family) and added one cycle later
+            contrib = Signal(signed(n), name="f")
+            cd = Signal(CtlLayout, name="cd")
+            with m.If(en):
+                m.d.sync += [contrib.eq(pe.psum_out), cd.eq(c)]
+            m.d.comb += pe.psum_in.eq(0)
+        if P:
+            total = Signal(signed(n), name="t")
+            m.d.comb += total.eq(self.p_in + contrib)
+            vctl = cd
+        else:
+            m.d.comb += pe.psum_in.eq(self.p_in)
+            total = pe.psum_out
+            vctl = c
+        psum = total
+        if self.faulty:
+            psum = Mux(vctl.valid, total ^ cfg.fault.mask, total)  # test-only
+        with m.If(en):
+            m.d.sync += rp.eq(psum)
+        m.d.comb += [self.a_out.eq(a), self.c_out.eq(c), self.p_out.eq(rp), self.v_out.eq(vctl)]
+        return m
+
+
+class WsBottom(wiring.Component):
+    """Bottom of WS column ``j``: ``botc`` (the ctl of the slot whose sum the bottom cell's ``p`` holds,
+    registered with ``en``) and the family's column post unit (:class:`macforge.rtl.mac.WsPost`, one
+    cycle); ``yc = {ctl_out, y}``."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        n = cfg.acc_width
+        super().__init__({"en": In(1), "s": In(signed(n)), "ctl": In(CtlLayout), "yc": Out(n + CTL_W)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bot_ctl = Signal(CtlLayout, name="botc")
+        with m.If(self.en):
+            m.d.sync += bot_ctl.eq(self.ctl)
+        post = m.submodules.post = family(self.cfg).ws_post(self.cfg)
+        m.d.comb += [post.en.eq(self.en), post.s.eq(self.s), post.ctl.eq(bot_ctl),
+                     self.yc.eq(Cat(post.y, post.ctl_out))]
+        return m
+
+
+class WsEdge(wiring.Component):
+    """Everything of the WS array but the grid: weight double-buffer control, front end, accumulator,
+    skid. Ports: the array's own, and towards the grid ``en``, ``sac`` (row ``i``: ``{slot ctl, slot a}``
+    before the skew), ``wdat`` (the weight row being accepted), ``we`` (bit ``b R + i``: write row ``i``
+    of buffer ``b`` this cycle) and ``ys`` (column ``j``: ``{ctl, y}`` after the de-skew; column 0's ctl
+    is the one of the row)."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        fam = family(cfg)
+        sw = Shape.cast(fam.symbol_shape(cfg)).width
+        ww = Shape.cast(fam.weight_shape(cfg)).width
+        members = ws_members(cfg)
+        members.update({"en": Out(1), "sac": Out(cfg.rows * (sw + CTL_W)), "wdat": Out(cfg.cols * ww),
+                        "we": Out(2 * cfg.rows), "ys": In(cfg.cols * (cfg.acc_width + CTL_W))})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         R, C, n = cfg.rows, cfg.cols, cfg.acc_width
-        fam = family(cfg)
 
-        en = Signal()          # the array advances: a register (rtl/skid.py), see the end
+        en = self.en           # the array advances: a register (rtl/skid.py), see the end
         o_valid = Signal()
 
-        # ---- weight double buffer: wb[b][i][j]
-        wb = [[[Signal(fam.weight_shape(cfg), name=f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)]
-              for b in range(2)]
+        # ---- weight double buffer (in the cells): which buffer loads, which computes
         full = [Signal(name=f"full{b}") for b in range(2)]
         release = max(cfg.a_width, cfg.max_cycles_per_step) + R + C  # bounds L + R + C - 2 (sizes the counters)
         busy = [Signal(range(release + 1), name=f"busy{b}") for b in range(2)]
@@ -98,11 +265,11 @@ class WsArray(wiring.Component):
             self.w.ready.eq(en & load_ok),
         ]
         w_take = self.w.valid & self.w.ready
+        m.d.comb += self.wdat.eq(self.w.payload)
+        for b in range(2):
+            for i in range(R):
+                m.d.comb += self.we[b * R + i].eq(w_take & (lb == b) & (wrow == i))
         with m.If(w_take):
-            for b in range(2):
-                for i in range(R):
-                    with m.If((lb == b) & (wrow == i)):
-                        m.d.sync += [wb[b][i][j].eq(self.w.payload[j]) for j in range(C)]
             with m.If(wrow == R - 1):
                 m.d.sync += [wrow.eq(0), lb.eq(~lb)]
             with m.Else():
@@ -123,6 +290,7 @@ class WsArray(wiring.Component):
             fe.wsel.eq(cb),
         ]
         connect_runtime(m, cfg, fe, self)
+        m.d.comb += self.sac.eq(Cat(*[Cat(fe.slot_a[i], fe.slot_ctl) for i in range(R)]))
         s_take = fe.accepted
         t_take = s_take & self.s.payload.tlast
         for b in range(2):
@@ -139,83 +307,14 @@ class WsArray(wiring.Component):
         with m.If(t_take):
             m.d.sync += cb.eq(~cb)
 
-        # ---- operand pipelines
-        sym = fam.symbol_shape(cfg)
-        ra = [[Signal(sym, name=f"a_{i}_{j}") for j in range(C)] for i in range(R)]
-        # slot-control hop registers: every register of an anti-diagonal holds the same value, so a
-        # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
-        # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
-        rc = [[Signal(CtlLayout, name=f"c_{i}_{j}", attrs={"keep": 1}) for j in range(C)] for i in range(R)]
-        rp = [[Signal(signed(n), name=f"p_{i}_{j}") for j in range(C)] for i in range(R)]
-        P = cfg.ws_pipe           # pipelining option (ArrayConfig.pipeline): registered weight select
-        wcur = [[Signal(fam.weight_shape(cfg), name=f"wcur_{i}_{j}") for j in range(C)] for i in range(R)]
-        a_d = [[None] * C for _ in range(R)]      # D inputs of ra / wcur (the ECP5 DSP copies them)
-        w_d = [[None] * C for _ in range(R)]
-        with m.If(en):
-            for i in range(R):
-                c0 = delayed(m, fe.slot_ctl, i, en, f"cskew{i}")
-                a0 = delayed(m, fe.slot_a[i], i, en, f"askew{i}")
-                m.d.sync += [ra[i][0].eq(a0), rc[i][0].eq(c0)]
-                for j in range(1, C):
-                    m.d.sync += [ra[i][j].eq(ra[i][j - 1]), rc[i][j].eq(rc[i][j - 1])]
-                for j in range(C):
-                    a_d[i][j] = ra[i][j - 1] if j else a0
-                if P:
-                    # the weight PE (i, j) multiplies with in the next cycle, selected by the ctl that
-                    # enters rc[i][j] now (a register instead of a mux in front of the multiplier)
-                    for j in range(C):
-                        src = c0 if j == 0 else rc[i][j - 1]
-                        w_d[i][j] = Signal.like(wcur[i][j], name=f"wnext_{i}_{j}")
-                        m.d.comb += w_d[i][j].eq(Mux(src.wsel, wb[1][i][j], wb[0][i][j]))
-                        m.d.sync += wcur[i][j].eq(w_d[i][j])
-
-        # ---- PEs, column post units, de-skew
-        cols = []
-        for j in range(C):
-            for i in range(R):
-                pe = place(m, f"pe_r{i}_c{j}", fam.ws_pe(cfg), "pe", cfg, platform)
-                ctl = rc[i][j]
-                m.d.comb += [pe.a.eq(ra[i][j]), pe.ctl.eq(ctl),
-                             pe.w.eq(wcur[i][j] if P else Mux(ctl.wsel, wb[1][i][j], wb[0][i][j]))]
-                if P and "contrib" in pe.signature.members:
-                    # the PE registers its contribution itself (parallel MAC: the product register,
-                    # inside the DSP block on the ECP5 target)
-                    cd = delayed(m, ctl, pe.contrib_latency, en, f"cd_{i}_{j}")
-                    m.d.comb += [pe.en.eq(en), pe.a_next.eq(a_d[i][j]), pe.w_next.eq(w_d[i][j]),
-                                 pe.psum_in.eq(0)]
-                    contrib = pe.contrib
-                elif P:
-                    # every WS PE computes psum_in + f(a, w, ctl): with psum_in = 0 it yields its
-                    # contribution f, registered here (any MAC family) and added one cycle later
-                    contrib = Signal(signed(n), name=f"f_{i}_{j}")
-                    cd = Signal(CtlLayout, name=f"cd_{i}_{j}")
-                    with m.If(en):
-                        m.d.sync += [contrib.eq(pe.psum_out), cd.eq(ctl)]
-                    m.d.comb += pe.psum_in.eq(0)
-                if P:
-                    total = Signal(signed(n), name=f"t_{i}_{j}")
-                    m.d.comb += total.eq((rp[i - 1][j] if i else 0) + contrib)
-                    vctl = cd
-                else:
-                    m.d.comb += pe.psum_in.eq(rp[i - 1][j] if i else 0)
-                    total = pe.psum_out
-                    vctl = ctl
-                psum = total
-                if cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (i, j):
-                    psum = Mux(vctl.valid, total ^ cfg.fault.mask, total)  # test-only
-                with m.If(en):
-                    m.d.sync += rp[i][j].eq(psum)
-            bot_ctl = Signal(CtlLayout, name=f"botc_{j}")
-            with m.If(en):
-                m.d.sync += bot_ctl.eq(vctl)      # the ctl of the slot whose sum is in rp[R-1][j]
-            post = place(m, f"post_c{j}", fam.ws_post(cfg), "post", cfg, platform)
-            m.d.comb += [post.en.eq(en), post.s.eq(rp[R - 1][j]), post.ctl.eq(bot_ctl)]
-            y = delayed(m, post.y, C - 1 - j, en, f"dskew{j}")
-            c = delayed(m, post.ctl_out, C - 1 - j, en, f"dskewc{j}")
-            cols.append((y, c))
+        # ---- the de-skewed columns
+        yw = n + CTL_W
+        cols = [(self.ys[j * yw:j * yw + n], self.ys[j * yw + n:(j + 1) * yw]) for j in range(C)]
 
         # ---- accumulator: acc[mrow] <- (first ? 0 : acc[mrow]) + y ; emit on last
-        xc = cols[0][1]
+        P = cfg.ws_pipe
+        xc = Signal(CtlLayout)
+        m.d.comb += xc.eq(cols[0][1])
         xv = xc.valid
         row_shape = data.ArrayLayout(signed(n), C)
         # depth >= 2: a one-row memory would have a zero-width address (``[-1:0]`` in Verilog)

@@ -223,15 +223,16 @@ class SimModel:
 
 
 def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: bool = False,
-          waves: bool | None = None) -> SimModel:
+          waves: bool | None = None, extra_args: list[str] | tuple = ()) -> SimModel:
     """Build (or reuse) the Verilator model of ``verilog_text`` with top module ``top`` (``waves``: FST
-    tracing; ``None`` = :func:`waves_enabled`)."""
+    tracing; ``None`` = :func:`waves_enabled`; ``extra_args``: more Verilator options, e.g.
+    ``--output-split`` for large arrays, part of the cache key)."""
     import cocotb
 
     waves = waves_enabled() if waves is None else waves
     cov = coverage_enabled()
     key_src = json.dumps([verilog_text, WAIVERS, BUILD_OPTS, CXX_OPT, public_all, verilator_version(), cocotb.__version__]
-                         + ([f"waves-{'fst' if fst_available() else 'vcd'}"] if waves else [])
+                         + list(extra_args) + ([f"waves-{'fst' if fst_available() else 'vcd'}"] if waves else [])
                          + (["coverage"] if cov else []))
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     bdir = BUILD_ROOT / "sim" / (f"{top}-{key}{'-public' if public_all else ''}{'-waves' if waves else ''}"
@@ -253,7 +254,8 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
             sources=sources,
             hdl_toplevel=top,
             build_dir=bdir,
-            build_args=WAIVERS + BUILD_OPTS + (["--coverage-line", "--coverage-toggle"] if cov else []),
+            build_args=WAIVERS + BUILD_OPTS + list(extra_args)
+            + (["--coverage-line", "--coverage-toggle"] if cov else []),
             always=True,
             waves=waves,
             verbose=verbose,

@@ -39,10 +39,13 @@ def stress_jobs(cfg: ArrayConfig, precision: int | None = None) -> list[dict]:
     ]
 
 
-def run_array(cfg: ArrayConfig, jobs: list[dict], seed: int, name: str) -> dict:
-    """Build (cached) and run the cocotb array testbench; returns its result JSON."""
+def run_array(cfg: ArrayConfig, jobs: list[dict], seed: int, name: str, *, verilog_text: str | None = None,
+              build_args=()) -> dict:
+    """Build (cached) and run the cocotb array testbench; returns its result JSON (``verilog_text``: the
+    emitted Verilog when the caller has it; ``build_args``: extra Verilator options)."""
     print(f"MACFORGE_SEED={seed} config={cfg}")
-    model = runner.build(to_verilog(cfg), cfg.top_name)
+    model = runner.build(verilog_text if verilog_text is not None else to_verilog(cfg), cfg.top_name,
+                         extra_args=build_args)
     jobs = [{k: v for k, v in j.items() if v is not None} for j in jobs]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[-80:]
     return runner.run(model, "macforge.sim.tb.array_tb", {"config": cfg.to_dict(), "seed": seed, "jobs": jobs},

@@ -57,7 +57,7 @@ def test_module_count_independent_of_size(df):
     assert counts[2] == counts[6]
     v = to_verilog(ArrayConfig(rows=3, cols=2, dataflow=df))
     assert " pe_r2_c1 (" in v and " pe_r0_c0 (" in v
-    assert v.count("\nmodule macforge_pe_parallel_") == 1
+    assert v.count("\nmodule macforge_cell_parallel_") == 1 and v.count("\nmodule macforge_edge_parallel_") == 1
     if df == "ws":
         assert " post_c1 (" in v and v.count("\nmodule macforge_post_parallel_") == 1
 
@@ -68,7 +68,7 @@ def test_manifest_lists_hierarchy(tmp_path):
     h = man["hierarchy"]
     assert h["top"] == man["top"] and h["module_count"] == len(h["modules"])
     top = next(m for m in h["modules"] if m["top"])
-    pes = {k: v for k, v in top["instances"].items() if k.startswith("macforge_pe_")}
+    pes = {k: v for k, v in top["instances"].items() if k.startswith("macforge_cell_")}
     assert [v["count"] for v in pes.values()] == [6]
     posts = {k: v for k, v in top["instances"].items() if k.startswith("macforge_post_")}
     assert [v["names"] for v in posts.values()] == [["post_c0", "post_c1"]]
