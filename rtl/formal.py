@@ -357,16 +357,97 @@ class OsArrayProof(Elaboratable):
         return m
 
 
+def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_ref, lb_ref, wrow_ref, cb_ref,
+               D: int, which=None) -> bool:
+    """Lemmas relating the WS array's internal state to the harness's reference, asserted in every cycle.
+
+    smtbmc adds every assertion it has proven at a step as a fact for the later steps, so with these a deep
+    step needs no re-derivation of the whole input history: without them each output check had to
+    re-prove, across every possible schedule of idles and loads, that the sum of all the K-chunks' products
+    that went through the accumulator memory equals the reference -- the 3-bit WS jobs then stopped at
+    steps 14-16 of 18-25. Each lemma is an extra proven property (a wrong one fails the job, it is never
+    assumed). ``D``: advancing cycles (``skid_en``) from a beat's acceptance to the cycle the array
+    accumulates its row (``new``, one cycle before the output register). ``h[k]`` below is a value ``k + 1``
+    advancing cycles ago.
+
+    * ``ctl``: the accumulate stage's slot control ``c_r`` is valid exactly ``D`` advancing cycles after a
+      beat was accepted, with that beat's ``first`` / ``last`` / ``tlast``;
+    * ``w``: the weight double buffer (``wb<b>_<i>_<j>``, ``lb``, ``wrow``, ``cb``) equals the reference's;
+    * ``y``: the registered column sums ``y_r`` of that slot equal the reference ``x W`` of the beat;
+    * ``mem``: every accumulator memory row (read through an extra asynchronous read port the harness adds
+      to the array's memory) equals the reference row as it was ``D`` advancing cycles ago;
+    * ``base``: ``(first ? 0 : base) + y_r`` (the row written back) equals the reference's new row.
+
+    Returns the reference stream delayed to the accumulate stage (``en``, ``valid``, ``last``, ``tlast``,
+    ``new``: :class:`WsArrayProof` order mode pushes its reference queue from it), or None (no lemma added;
+    the job is then plain BMC) when the array's internals are not the ones named here, i.e.
+    ``macforge.rtl.ws_array`` was restructured and this function must follow it."""
+    R, C, n = cfg.rows, cfg.cols, cfg.acc_width
+    which = set(which or ("ctl", "w", "mem", "y", "base"))
+    try:
+        en = internal(am, "skid_en")          # the array's advance enable (macforge.rtl.skid)
+        c_r = data.View(CtlLayout, internal(am, "c_r"))
+        row = data.ArrayLayout(signed(n), C)
+        y_r = data.View(row, internal(am, "y_r"))
+        base = data.View(row, internal(am, "base"))
+        wb = [[[internal(am, f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)] for b in range(2)]
+        lb, wrow, cb = internal(am, "lb"), internal(am, "wrow"), internal(am, "cb")
+        mem = am._named_submodules["acc"][0]
+    except (LookupError, KeyError):
+        return None
+    # histories: h[k] = the value k + 1 advancing cycles ago
+    def hist(sig, depth, name):
+        h = [Signal.like(sig, name=f"h_{name}_{k}") for k in range(depth)]
+        with m.If(en):
+            m.d.sync += h[0].eq(sig)
+            m.d.sync += [h[k].eq(h[k - 1]) for k in range(1, depth)]
+        return h
+    hv, hf, hl, ht = (hist(x, D, nm) for x, nm in ((take, "v"), (first, "f"), (last, "l"), (tlast, "t")))
+    if "ctl" in which:
+        m.d.comb += Assert(c_r.valid == hv[D - 1])
+        with m.If(c_r.valid):
+            m.d.comb += Assert((c_r.first == hf[D - 1]) & (c_r.last == hl[D - 1]) & (c_r.tlast == ht[D - 1]))
+    if "w" in which:
+        m.d.comb += Assert((lb == lb_ref) & (wrow == wrow_ref) & (cb == cb_ref))
+        for b in range(2):
+            for i in range(R):
+                for j in range(C):
+                    m.d.comb += Assert(wb[b][i][j] == wb_ref[b][i][j])
+    if "y" in which:
+        for j in range(C):
+            hy = hist(y_ref[j], D, f"y{j}")
+            with m.If(c_r.valid):
+                m.d.comb += Assert(y_r[j] == hy[D - 1])
+    if "mem" in which:
+        for r in range(len(accm)):
+            rp = mem.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(r)
+            for j in range(C):
+                ha = hist(accm[r][j], D, f"acc{r}_{j}")
+                m.d.comb += Assert(rp.data[j] == ha[D - 1])
+    hn = [hist(new_ref[j], D, f"new{j}") for j in range(C)]
+    if "base" in which:
+        for j in range(C):
+            with m.If(c_r.valid):
+                m.d.comb += Assert(y_r[j] + Mux(c_r.first, 0, base[j]) == hn[j][D - 1])
+    # the reference stream delayed to the accumulate stage (for the order check)
+    return {"en": en, "valid": hv[D - 1], "last": hl[D - 1], "tlast": ht[D - 1], "new": [h[D - 1] for h in hn]}
+
+
 class WsArrayProof(Elaboratable):
     """A WS array (parallel or bit-serial at ``precision = a_width``) against a reference: weight rows
     fill two tile buffers in order, an activation beat multiplies with the oldest complete tile (one is
     always there when a beat is accepted; a third tile is never written over an unused one), row ``m``
     of the accumulator is ``(first ? 0 : acc[m]) + x W``, and a ``last`` beat's row leaves exactly
-    ``lat`` advancing cycles after the beat was accepted (``lat`` from :func:`ws_job_cycles`)."""
+    ``lat`` advancing cycles after the beat was accepted (``lat`` from :func:`ws_job_cycles`).
+    ``lemmas`` (default): also assert :func:`_ws_lemmas` on the array's internal state, which makes the
+    BMC reach whole tiles in minutes; ``lemmas_used`` tells whether they could be attached."""
 
-    def __init__(self, cfg: ArrayConfig, mode: str = "timing"):
+    def __init__(self, cfg: ArrayConfig, mode: str = "timing", lemmas: bool = True):
         assert cfg.dataflow == "ws" and cfg.mac in ("parallel", "bitserial") and mode in ("timing", "order")
-        self.cfg, self.mode = cfg, mode
+        self.cfg, self.mode, self.lemmas = cfg, mode, lemmas
+        self.lemmas_used = False
+        self.lemma_set = None
         R, C = cfg.rows, cfg.cols
         self.w_valid, self.s_valid, self.o_ready = Signal(), Signal(), Signal()
         self.s_first, self.s_last, self.s_tlast = Signal(), Signal(), Signal()
@@ -383,7 +464,11 @@ class WsArrayProof(Elaboratable):
         R, C, MM = cfg.rows, cfg.cols, cfg.max_m
         L = cfg.cycles_per_step()
         W = cfg.acc_width + 4
-        arr = m.submodules.array = WsArray(cfg)
+        arr = WsArray(cfg)
+        am = arr.elaborate(platform) if self.lemmas else arr
+        if self.lemmas:
+            arr._MustUse__silence = True      # elaborated by hand (to read its state for the lemmas)
+        m.submodules.array = am
         if cfg.mac == "bitserial":
             m.d.comb += arr.precision.eq(cfg.a_width)
         m.d.comb += [arr.w.valid.eq(self.w_valid), arr.s.valid.eq(self.s_valid), arr.o.ready.eq(self.o_ready),
@@ -443,10 +528,23 @@ class WsArrayProof(Elaboratable):
                     m.d.sync += [accm[r][j].eq(new[j]) for j in range(C)]
                     m.d.sync += chunks[r].eq(Mux(self.s_first, 1, chunks[r] + 1))
             m.d.sync += mrow.eq(Mux(self.s_tlast | (mrow == MM - 1), 0, mrow + 1))
+        lem = None
+        if self.lemmas:
+            lem = _ws_lemmas(m, cfg, am, s_take, self.s_first, self.s_last, self.s_tlast, y, new, accm,
+                             wb, lb, wrow, cb, _latency_ws(cfg, L) - 1, self.lemma_set)
+            self.lemmas_used = lem is not None
         if self.mode == "order":
             q = _Queue(m, 4, C, W)
-            q.run(s_take & self.s_last, [new], [self.s_tlast], arr.o.valid & arr.o.ready,
-                  [arr.o.payload.y[j] for j in range(C)], arr.o.payload.last)
+            if lem is not None:
+                # the same reference rows, pushed D advancing cycles later (when the array accumulates
+                # them): the sequence and its order are unchanged, and an output row still has to be
+                # pushed before it may leave, so this check implies the undelayed one -- but the queue
+                # now spans only the output register and the skid register
+                q.run(lem["en"] & lem["valid"] & lem["last"], [lem["new"]], [lem["tlast"]],
+                      arr.o.valid & arr.o.ready, [arr.o.payload.y[j] for j in range(C)], arr.o.payload.last)
+            else:
+                q.run(s_take & self.s_last, [new], [self.s_tlast], arr.o.valid & arr.o.ready,
+                      [arr.o.payload.y[j] for j in range(C)], arr.o.payload.last)
             return m
         lat = _latency_ws(cfg, L)
         tl = _Timeline(m, lat + 1, C, W, en)
