@@ -20,7 +20,8 @@ TARGETS = [
     ("formal", "make formal",
      "SymbiYosys (yowasp-sby + Yices): PE result == exact dot product for all operands, no overflow within "
      "max_k (parallel, bit-serial; k-induction); 2x2 OS/WS arrays (parallel, bit-serial): rows == reference "
-     "GEMM, in order, on the cycle-model cycle (BMC over two whole tiles); engine m_axis stream contract and "
+     "GEMM, in order, on the cycle-model cycle (BMC over two whole tiles; WS with internal lemmas proven "
+     "alongside); engine m_axis stream contract and "
      "bounded return to idle (BMC); the test-only broken PE must fail with a VCD trace"),
     ("fuzz", "make fuzz",
      "seeded packet fuzzing on 3 engines (parallel OS, bit-serial WS, parallel WS 128-bit bus): random / "
@@ -28,11 +29,16 @@ TARGETS = [
      "back packets, idle cycles, backpressure, resets; every answer == golden packet oracle, one error beat "
      "with the right code, status, response within the cycle bound (valid jobs: exactly the cycle model)"),
     ("coverage", "make coverage",
-     "Verilator line and toggle coverage per RTL module over the engine regressions and the fuzzer "
-     "(targets: line >= 95 %, toggle >= 90 %)"),
+     "Verilator line and toggle coverage per RTL module kind (parallel, bit-serial, tMAC arrays in both "
+     "dataflows, the packed arrays, the engine and its units) over the engine and array regressions of every "
+     "family, closure jobs and the fuzzer; points no input can reach are listed with the reason and left out "
+     "of the reachable figures (targets per module: line >= 95 %, toggle >= 90 %)"),
     ("mutate", "make mutate",
-     "Yosys `mutate` mutants of the 2x2 OS parallel array against the formal BMC checks "
-     "(target: kill ratio >= 90 % on >= 100 mutants)"),
+     "Yosys `mutate` mutants (mcy scheme: one netlist per target, every mutant selected at run time by "
+     "`+mutsel`, one Verilator build) of the parallel, bit-serial and tMAC arrays (OS and WS) and of the "
+     "parallel OS and bit-serial WS engines, each run against a focused cocotb check (bit- and cycle-exact vs "
+     "the golden and cycle models, idle cycles, backpressure, resets, bad packets); survivors listed with a "
+     "reason (target: kill ratio >= 90 % on >= 100 mutants)"),
 ]
 
 
@@ -55,13 +61,19 @@ def _figures(name: str, d: dict) -> str:
                 f"{d['seed']}: {'every property held' if d['all_ok'] else 'FAILED'}; {d.get('seconds')} s")
     if name == "coverage":
         t = d["total"]
+        reach = (f" (over reachable points: line {t['line_reach_pct']} %, toggle {t['toggle_reach_pct']} %; "
+                 f"{d.get('unreachable_points', 0)} unreachable points listed with their reason)"
+                 if "line_reach_pct" in t else "")
         return (f"line {t['line_pct']} % of {t['line_points']} points, toggle {t['toggle_pct']} % of "
-                f"{t['toggle_points']} points over {d['runs']} runs; {d['modules']} module kinds, below target: "
-                f"{', '.join(d['below_target']) or 'none'}; report `{d['report']}`")
-    if name == "mutate":
-        return (f"{d['killed']} of {d['mutants']} mutants killed ({100 * d['kill_ratio']:.1f} %), "
-                f"{d['survivors']} survivors ({d.get('equivalent', 0)} shown equivalent) listed with a reading in "
+                f"{t['toggle_points']} points{reach} over {d['runs']} runs; {d['modules']} module kinds, below "
+                f"target: {', '.join(d['below_target']) or 'none'}; {d.get('seconds')} s; report "
                 f"`{d['report']}`")
+    if name == "mutate":
+        per = "; ".join(f"{k} {v['killed']}/{v['mutants']}" for k, v in d.get("targets", {}).items())
+        return (f"{d['killed']} of {d['mutants']} mutants killed ({100 * d['kill_ratio_raw']:.1f} % raw, "
+                f"{100 * d['kill_ratio']:.1f} % excluding {d.get('equivalent', 0)} proven equivalent)"
+                + (f" [{per}]" if per else "") +
+                f"; {d['survivors']} survivors listed with their reason in `{d['report']}`; {d.get('seconds')} s")
     return json.dumps({k: v for k, v in d.items() if k not in ("target", "date")})[:300]
 
 

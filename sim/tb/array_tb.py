@@ -11,7 +11,9 @@ The job file (``MACFORGE_JOB``, written by :func:`macforge.sim.runner.run`) hold
 ``N`` and optionally ``precision``, ``idle``, ``bp`` (probabilities), ``reset_at`` (cycle at which reset
 is asserted in the middle of the job; the job is then abandoned and must leave nothing behind),
 ``check_cycles`` and ``wide`` (draw activations from the full ``a_width`` range even at a lower
-precision, to exercise the saturation); tMAC jobs carry ``k``, ``k_x`` and ``encoding`` and draw a third
+precision, to exercise the saturation), ``port_precision`` (bit-serial: the value driven on the
+``precision`` port instead of ``precision``, e.g. 0 or above ``a_width``: the array clamps it into
+``1 .. a_width``, so ``precision`` must be the clamped value the model uses); tMAC jobs carry ``k``, ``k_x`` and ``encoding`` and draw a third
 of their operands from :func:`tmac_extremes`. Measurements go to ``MACFORGE_RESULT``.
 """
 
@@ -146,10 +148,12 @@ class ArrayBench:
         return unpack(word, n, C), (word >> (C * n)) & 1
 
     async def run_job(self, sch: Schedule, *, precision: int | None, idle: float, bp: float,
-                      reset_at: int | None = None, timeout: int | None = None) -> dict:
+                      reset_at: int | None = None, timeout: int | None = None,
+                      port_precision: int | None = None) -> dict:
         cfg = self.cfg
         if cfg.mac == "bitserial":
-            self.dut.precision.value = precision if precision is not None else cfg.a_width
+            p = precision if precision is not None else cfg.a_width
+            self.dut.precision.value = p if port_precision is None else port_precision
         if cfg.mac == "tmac":
             self.dut.k.value, self.dut.k_x.value = sch.k, sch.k_x
             if len(cfg.encodings) == 2:
@@ -247,7 +251,7 @@ async def gemm_jobs(dut):
             sch = schedule(cfg, a, w, precision=p if cfg.mac == "bitserial" else None)
         tag = f"job {idx} {job} seed={seed}"
         r = await bench.run_job(sch, precision=p, idle=job.get("idle", 0.0), bp=job.get("bp", 0.0),
-                                reset_at=job.get("reset_at"))
+                                reset_at=job.get("reset_at"), port_precision=job.get("port_precision"))
         if r.get("aborted"):
             results.append({"job": job, "aborted": True})
             continue
