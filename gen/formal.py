@@ -124,7 +124,7 @@ def jobs() -> list[Job]:
                            config=cfg.to_dict(),
                            # WS under backpressure: each step past 15 takes several times the one before
                            # on the shared 2-core machine; the job reports the depth it reached
-                           timeout=1500 if df == "ws" else 3600))
+                           timeout=900 if df == "ws" else 3600))
     # engine: the multipliers' outputs are cut (free values, ``cutpoint t:$mul``): an over-approximation,
     # sound for these data-independent control properties, and far cheaper for the solver
     cut = "cutpoint t:$mul"

@@ -357,8 +357,20 @@ class OsArrayProof(Elaboratable):
         return m
 
 
+def _elaborated(mod: Module, name: str, platform) -> Module:
+    """The submodule ``name`` of ``mod`` elaborated by hand (so :func:`internal` can read its state),
+    put back in its place."""
+    unit, loc = mod._named_submodules[name]
+    if not isinstance(unit, Module):
+        em = unit.elaborate(platform)
+        unit._MustUse__silence = True
+        mod._named_submodules[name] = (em, loc)
+        unit = em
+    return unit
+
+
 def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_ref, lb_ref, wrow_ref, cb_ref,
-               D: int, which=None) -> bool:
+               D: int, which=None, platform=None):
     """Lemmas relating the WS array's internal state to the harness's reference, asserted in every cycle.
 
     smtbmc adds every assertion it has proven at a step as a fact for the later steps, so with these a deep
@@ -372,7 +384,8 @@ def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_re
 
     * ``ctl``: the accumulate stage's slot control ``c_r`` is valid exactly ``D`` advancing cycles after a
       beat was accepted, with that beat's ``first`` / ``last`` / ``tlast``;
-    * ``w``: the weight double buffer (``wb<b>_<i>_<j>``, ``lb``, ``wrow``, ``cb``) equals the reference's;
+    * ``w``: the weight double buffer (every cell's ``wb0`` / ``wb1``, the edge's ``lb``, ``wrow``, ``cb``)
+      equals the reference's;
     * ``y``: the registered column sums ``y_r`` of that slot equal the reference ``x W`` of the beat;
     * ``mem``: every accumulator memory row (read through an extra asynchronous read port the harness adds
       to the array's memory) equals the reference row as it was ``D`` advancing cycles ago;
@@ -385,14 +398,22 @@ def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_re
     R, C, n = cfg.rows, cfg.cols, cfg.acc_width
     which = set(which or ("ctl", "w", "mem", "y", "base"))
     try:
-        en = internal(am, "skid_en")          # the array's advance enable (macforge.rtl.skid)
-        c_r = data.View(CtlLayout, internal(am, "c_r"))
+        if "edge_logic" in am._named_submodules:
+            # the array top as a netlist of units (macforge.rtl.grid): the edge unit holds the weight
+            # buffer control, the accumulator and the skid; every cell its two weight registers
+            edge = _elaborated(am, "edge_logic", platform)
+            cells = [[_elaborated(am, f"pe_r{i}_c{j}", platform) for j in range(C)] for i in range(R)]
+            wb = [[[internal(cells[i][j], f"wb{b}") for j in range(C)] for i in range(R)] for b in range(2)]
+        else:
+            edge = am
+            wb = [[[internal(am, f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)] for b in range(2)]
+        en = internal(edge, "skid_en")          # the array's advance enable (macforge.rtl.skid)
+        c_r = data.View(CtlLayout, internal(edge, "c_r"))
         row = data.ArrayLayout(signed(n), C)
-        y_r = data.View(row, internal(am, "y_r"))
-        base = data.View(row, internal(am, "base"))
-        wb = [[[internal(am, f"wb{b}_{i}_{j}") for j in range(C)] for i in range(R)] for b in range(2)]
-        lb, wrow, cb = internal(am, "lb"), internal(am, "wrow"), internal(am, "cb")
-        mem = am._named_submodules["acc"][0]
+        y_r = data.View(row, internal(edge, "y_r"))
+        base = data.View(row, internal(edge, "base"))
+        lb, wrow, cb = internal(edge, "lb"), internal(edge, "wrow"), internal(edge, "cb")
+        mem = edge._named_submodules["acc"][0]
     except (LookupError, KeyError):
         return None
     # histories: h[k] = the value k + 1 advancing cycles ago
@@ -531,7 +552,7 @@ class WsArrayProof(Elaboratable):
         lem = None
         if self.lemmas:
             lem = _ws_lemmas(m, cfg, am, s_take, self.s_first, self.s_last, self.s_tlast, y, new, accm,
-                             wb, lb, wrow, cb, _latency_ws(cfg, L) - 1, self.lemma_set)
+                             wb, lb, wrow, cb, _latency_ws(cfg, L) - 1, self.lemma_set, platform)
             self.lemmas_used = lem is not None
         if self.mode == "order":
             q = _Queue(m, 4, C, W)
