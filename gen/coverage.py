@@ -84,40 +84,40 @@ UNREACHABLE: list[dict] = [
     {"kind": r"array", "ctx": "engine", "cls": "line", "src": r"skid_valid \?", "o": r".", "why": _EN_WHY},
     {"kind": r"array", "ctx": "engine", "cls": "toggle", "o": r"^(skid_|en[\[:])", "why": _EN_WHY},
     # structurally constant inputs (tied by the enclosing module: their toggles exist in no run)
-    {"kind": r"WS array: array\.pe$", "ctx": None, "cls": "toggle", "o": r"^psum_in[\[:]",
+    {"kind": r"WS array: array\.(cell\.)?pe$", "ctx": None, "cls": "toggle", "o": r"^psum_in[\[:]",
      "why": "with the pipelining option (ArrayConfig.pipeline, the default) the WS array registers every PE's "
             "contribution and adds it outside the PE (rtl/ws_array.py): it ties every PE's `psum_in` to 0"},
-    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.frontend$", "ctx": None, "cls": "toggle",
+    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle",
      "o": r"^(precision|p_in|beat_cycles|is_msb|is_bit0|slot_ctl(__02413)?__02e(bit0|msb))[\[:]",
      "why": "the bit-serial slot machinery of the shared front end (rtl/frontend.py, rtl/tmac/frontend.py) in "
             "a parallel / tMAC array: no precision port (`precision` keeps its init a_width, `p_in` too), "
             "`beat_cycles` = 1, every beat is one slot so `is_bit0` = `is_msb` = 1 always"},
-    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.frontend$", "ctx": None, "cls": "line",
+    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "line",
      "src": r"^\s*end else if \(\\\$\d+ \) begin", "block": r"= is_bit0;", "o": r"^if$",
      "why": "parallel / tMAC front end: every beat is one slot (`is_msb` = 1), so a busy slot always takes the "
             "`finishing` branch before it: the bit-serial `is_bit0 <= 0` branch is never taken"},
-    {"kind": r"WS array: array\.frontend$", "ctx": None, "cls": "toggle", "o": r"^hold_last[\[:]",
+    {"kind": r"WS array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle", "o": r"^hold_last[\[:]",
      "why": "`hold_last` is driven by the OS array only (rtl/os_array.py); a WS array leaves it 0"},
     # tMAC value bounds (every tMAC build of the suite has 8-bit operands: width = 8)
-    {"kind": r"tMAC .*array\.frontend\.enc$", "ctx": None, "cls": "toggle", "o": lambda o: _rank_bit_dead(o, 8),
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": lambda o: _rank_bit_dead(o, 8),
      "why": "rtl/tmac/encoder.py: `rank<p>` counts the nonzero digits above position p, at most width-1-p, so "
             "its bits of weight > width-1-p never toggle (rank7 is always 0)"},
-    {"kind": r"tMAC .*array\.frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^neg[67][\[:]",
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^neg[67][\[:]",
      "why": "rtl/tmac/encoder.py: a HESE -1 digit at p needs bits p+1 and p of |x| set; |x| <= 2^(width-1) "
             "= 128 has bit 7 only as 128 itself (bit 6 clear), so `neg6` and `neg7` are 0 for 8-bit operands"},
-    {"kind": r"tMAC .*array\.frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[([3-9]|\d\d)\]",
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[([3-9]|\d\d)\]",
      "temp": r"^(1'h0|\\\$\d+ ?\[3:0\]) \+ \\\$\d+$",
      "why": "rtl/tmac/encoder.py, the Verilog backend's temporaries of the rank adder chain (`$a = $b[3:0] + "
             "$c`): a running count of the nonzero digits of an 8-bit operand, at most 7 (|x| <= 128), so bits "
             "3 and up never toggle"},
-    {"kind": r"tMAC .*array\.pe$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[(1[5-9]|[2-9]\d)\]",
+    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[(1[5-9]|[2-9]\d)\]",
      "temp": r"(<< pair_e|^pair_v \? \\\$\d+ ?: \d+'h0+)$",
      "why": "rtl/tmac/pe.py, the Verilog backend's temporaries of `onehot` (`1 << pair_e`, then `pair_v ? .. : 0`): "
             "e <= 14 for 8-bit operands (see `onehot`), bits 15 and up are never set"},
     {"kind": r".", "ctx": None, "cls": "toggle", "o": r"^__024\d+[\[:]", "temp": r"^\d+'[hdb][0-9a-fA-F_]+$",
      "why": "a Verilog-backend temporary assigned a constant (`assign $n = <constant>;`: e.g. the tMAC "
             "encoder's unused digit slots)"},
-    {"kind": r"tMAC .*array\.pe$", "ctx": None, "cls": "toggle", "o": r"^onehot\[(1[5-9]|[2-9]\d)\]",
+    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^onehot\[(1[5-9]|[2-9]\d)\]",
      "why": "rtl/tmac/pe.py: `onehot = 1 << (e_w + e_x)` and a term exponent of an 8-bit operand is at most 7 "
             "(binary: bit 6 of |x| < 128; HESE: the carry into bit 7 only for |x| = 128), so e <= 14: bits "
             "15 and up are never set"},
@@ -148,9 +148,10 @@ def _fields(key: str) -> dict:
 
 
 _TOP = re.compile(r"^macforge_(engine_)?(parallel|bitserial|tmac)_(os|ws)_\d+x\d+(_cc\d+)?$")
-#: one Verilog definition per PE / WS column post unit kind (macforge.rtl.hier): ``macforge_pe_<mac>_<df>_
-#: a<w>w<w>acc<n>[_cc<alpha>]_<digest>``
-_DEF = re.compile(r"^macforge_(pe|post)_(parallel|bitserial|tmac)_(os|ws)_a\d+w\d+acc\d+(_cc\d+)?_[0-9a-f]+$")
+#: one Verilog definition per unit kind (macforge.rtl.hier / rtl/grid.py): ``macforge_<unit>_<mac>_<df>_
+#: a<w>w<w>acc<n>[_cc<alpha>]_<digest>``, unit = pe, post, edge, cell or dly<width> (a delay stage)
+_DEF = re.compile(r"^macforge_(pe|post|edge|cell|dly)\d*_(parallel|bitserial|tmac)_(os|ws)_a\d+w\d+acc\d+(_cc\d+)?"
+                  r"_[0-9a-f]+$")
 _MAC = {"parallel": "parallel", "bitserial": "bit-serial", "tmac": "tMAC"}
 
 
@@ -167,7 +168,7 @@ def module_kind(mod: str) -> str:
     ``macforge_engine_parallel_os_4x4.up_a`` -> ``engine: up_a``; ``macforge_tmac_ws_2x2`` ->
     ``tMAC WS array: array``; a shared PE definition ``macforge_pe_parallel_os_a8w8acc22_<digest>`` ->
     ``parallel OS array: array.pe`` (instance indices dropped)."""
-    parts = mod.split(".")
+    parts = mod.lstrip("\\").split(".")
     md = _DEF.match(parts[0])
     if md:      # a shared PE / post definition (its instances are not told apart by the page name)
         design = f"{_MAC[md.group(2)]}{' packed' if md.group(4) else ''} {md.group(3).upper()} array"
@@ -334,7 +335,8 @@ def run_suite(root: Path, env: dict, packets: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m macforge.gen.coverage", description=__doc__.split("\n")[0])
     ap.add_argument("--packets", type=int, default=400, help="fuzz packets per engine (default 400)")
-    ap.add_argument("--report-only", action="store_true", help="merge the existing coverage runs only")
+    ap.add_argument("--report-only", action="store_true",
+                    help="merge the existing coverage runs only (keeps the last full run's wall time)")
     ap.add_argument("--gaps", nargs="?", const="", metavar="REGEX",
                     help="print the points never hit (of the module kinds matching REGEX)")
     ns = ap.parse_args(argv)
@@ -348,8 +350,12 @@ def main(argv=None) -> int:
     for f in files:
         parse_dat(f, points)
     gaps: dict = {}
+    seconds = round(time.time() - t0, 1)
+    if ns.report_only and (COV_DIR / "report.json").exists():
+        # the wall time of the last full run (the one that made these coverage.dat files)
+        seconds = json.loads((COV_DIR / "report.json").read_text()).get("seconds", seconds)
     doc = {"runs": len(files), "seed": SEED, "suite": [w for w, _ in SUITE] + ["packet fuzzer, 3 engines"],
-           **summarize(points, gaps), "seconds": round(time.time() - t0, 1)}
+           **summarize(points, gaps), "seconds": seconds}
     if ns.gaps is not None:
         for m, g in sorted(gaps.items()):
             if re.search(ns.gaps, m):
@@ -367,9 +373,10 @@ def main(argv=None) -> int:
              f"Total, raw: line {t['line_pct']} % of {t['line_points']} points, toggle {t['toggle_pct']} % of "
              f"{t['toggle_points']} points. Over reachable points (the unreachable ones listed below left out): "
              f"line {t['line_reach_pct']} %, toggle {t['toggle_reach_pct']} %.", "",
-             f"{doc['excluded_artefact_points']} line points on Yosys's `if (\\$auto$verilog_backend.cc:...) begin "
-             "end` lines are not counted at all: a constant-0 wire the Verilog backend puts at the top of every "
-             "`always @*` block, never true, not design logic.", "",
+             f"{doc['excluded_artefact_points']} points of Yosys's `\\$auto$verilog_backend.cc:...` wire are not "
+             "counted at all (the line points of its `if (...) begin end` lines and its toggle points): a "
+             "constant-0 wire the Verilog backend puts at the top of every `always @*` block, never true, not "
+             "design logic.", "",
              "| module kind | line % (raw) | line % (reachable) | line points | toggle % (raw) | "
              "toggle % (reachable) | toggle points | unreachable points |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -106,6 +106,10 @@ def test_coverage_kinds_and_unreachable_rules(tmp_path):
     assert module_kind("macforge_engine_bitserial_ws_3x2_cc2.array.post_c1") == "bit-serial packed WS array: array.post"
     assert module_kind("macforge_tmac_ws_2x2.frontend.enc_0_1") == "tMAC WS array: array.frontend.enc"
     assert module_kind("macforge_pe_parallel_ws_a8w8acc21_cc4_912225.mul") == "parallel packed WS array: array.pe.mul"
+    assert module_kind("macforge_cell_tmac_ws_a8w8acc22_b5d203.pe") == "tMAC WS array: array.cell.pe"
+    assert module_kind("macforge_dly15_parallel_os_a8w8acc22_ad10a2") == "parallel OS array: array.dly"
+    assert module_kind("macforge_edge_bitserial_ws_a8w8acc21_cc2_87608a.frontend") == \
+        "bit-serial packed WS array: array.edge.frontend"
     v = tmp_path / "x.v"
     v.write_text("module m;\n  always @* begin\n    if (en) begin\n      x = 1;\n    end\n  end\n"
                  "  wire [2:0] \\$7 ;\n  assign \\$7  = 3'h0;\nendmodule\n")
