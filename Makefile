@@ -42,7 +42,7 @@ help:
 	@echo "make formal    SymbiYosys proofs (PEs, 2x2 arrays, engine stream ports) -> build/formal/report.md"
 	@echo "make fuzz      seeded engine packet fuzzing (FUZZ_PACKETS per config, SEED) -> build/reliability/fuzz.json"
 	@echo "make coverage  Verilator line/toggle coverage per RTL module (engine tests + fuzz) -> build/coverage/report.md"
-	@echo "make mutate    Yosys mutate mutants of 2x2 arrays vs the formal checks: kill ratio -> build/mutate/report.md"
+	@echo "make mutate    Yosys mutate mutants of every array family + 2 engines vs focused cocotb checks -> build/mutate/report.md"
 	@echo "make reliability  render the README reliability table from build/reliability/*.json"
 
 $(VENV)/.installed: pyproject.toml setup.py

@@ -18,7 +18,10 @@ cycles, ``t_end`` being the rising edge at which the sink takes the ``tlast`` be
 Job file (``MACFORGE_JOB``): ``engine`` (an :class:`EngineConfig` dict), ``seed`` and ``jobs``; a job is
 
 * ``{"kind": "layer", M, K, N, relu, requant, precision, idle, bp, check_cycles}``: random operands
-  (tMAC engines also ``k``, ``k_x``, ``encoding``; a third of the operands at their extremes);
+  (tMAC engines also ``k``, ``k_x``, ``encoding``; a third of the operands at their extremes); optional
+  ``shift: [lo, hi]``, ``m0: [lo, hi]``, ``bias: [lo, hi]``: the ranges (top exclusive) the requantization
+  shifts S, multipliers M0 and biases are drawn from (defaults 24 .. 39, 2^29 .. 2^31 - 1, +-2^20, where
+  most results saturate; e.g. S 38 .. 46 keeps them inside int8);
 * ``{"kind": "reset", ..., "reset_after": cycles}``: a layer job interrupted by reset, then abandoned;
 * ``{"kind": "burst", "layers": [...]}``: several layer packets queued at once (no gap between jobs);
 * ``{"kind": "raw", "beats": [...], "code": c}``: hand-made (bad) packet; expects one error beat ``c``;
@@ -75,10 +78,13 @@ def random_layer(ecfg: EngineConfig, job: dict, rng: np.random.Generator) -> Lay
         for v, width in ((x, a.a_width), (w, a.w_width)):
             pick = rng.random(v.shape) < 0.33
             v[pick] = rng.choice(np.array(tmac_extremes(width)), size=int(pick.sum()))
-    bias = rng.integers(-(1 << 20), 1 << 20, size=N)
+    blo, bhi = job.get("bias", (-(1 << 20), 1 << 20))
+    bias = rng.integers(blo, bhi, size=N)
     requant = job.get("requant", True)
-    m0 = rng.integers(1 << 29, 1 << 31, size=N) if requant else None
-    shift = rng.integers(24, 40, size=N) if requant else None
+    mlo, mhi = job.get("m0", (1 << 29, 1 << 31))
+    m0 = rng.integers(mlo, mhi, size=N) if requant else None
+    lo, hi = job.get("shift", (24, 40))     # S range (exclusive top); near 40+ most results stay unsaturated
+    shift = rng.integers(lo, hi, size=N) if requant else None
     return Layer(x, w, bias, m0, shift, relu=job.get("relu", False), requant=requant, precision=p,
                  k=job.get("k"), k_x=job.get("k_x"), encoding=job.get("encoding"))
 
