@@ -3,11 +3,13 @@
 For parallel-MAC arrays of ``--sizes`` (default 8, 16, 32, 64, 128; square) in both dataflows, each
 measured in fresh subprocesses, one design at a time (no two large builds run together):
 
-* ``emit_s``: wall time of :func:`macforge.rtl.verilog.to_verilog` (hierarchical, the default emission);
+* ``emit_s``: wall time of :func:`macforge.rtl.verilog.to_verilog` (hierarchical, the default emission:
+  the unit definitions converted once, the top written as text, :mod:`macforge.rtl.grid`);
   ``verilog_bytes``, ``modules`` (module definitions in the file) and, for sizes up to
-  ``--flat-max`` (default 32), the same figures of the flat emission (``flat``: one module per PE);
+  ``--flat-max`` (default 16), the same figures of the flat emission (``flat``: one module per instance);
 * ``lint_s``: ``verilator --lint-only -Wall`` (:func:`macforge.gen.lint.lint`), ``lint_peak_rss_mb``;
-* ``build_s`` / ``build_peak_rss_mb``: :func:`macforge.sim.runner.build` of a design never built before
+* ``build_s`` / ``build_peak_rss_mb``: :func:`macforge.sim.runner.build` (with ``--build-args``, default
+  :data:`LARGE_BUILD_ARGS`) of a design never built before
   (its own build root ``<out>/simcache``, wiped first; the runtime objects shared by every build are
   compiled by an untimed 2x2 warm-up), peak resident memory of the largest process of the build
   (Verilator or the C++ compiler: ``getrusage(RUSAGE_CHILDREN).ru_maxrss``);
@@ -39,6 +41,9 @@ from pathlib import Path
 
 DEFAULT_OUT = Path("build") / "bench" / "large"
 SIZES = (8, 16, 32, 64, 128)
+#: Verilator options of large-array builds (tests/test_large.py, the benchmark's default), chosen by
+#: measurement (docs/large-arrays.md, "Verilator options"); ``--build-args`` overrides them.
+LARGE_BUILD_ARGS: tuple[str, ...] = ("-fno-inline",)
 
 
 def _cfg(size: int, df: str):
@@ -78,15 +83,15 @@ def stage_lint(size: int, df: str, work: Path) -> dict:
             **({} if r.ok else {"lint_output": r.output[-2000:]})}
 
 
-def stage_build_sim(size: int, df: str, work: Path) -> dict:
+def stage_build_sim(size: int, df: str, work: Path, build_args: list[str]) -> dict:
     from macforge.sim import runner
 
     cfg = _cfg(size, df)
     text = (work / f"{cfg.top_name}.v").read_text()
     t = time.perf_counter()
-    model = runner.build(text, cfg.top_name)
+    model = runner.build(text, cfg.top_name, extra_args=build_args)
     out = {"build_s": round(time.perf_counter() - t, 2), "build_cached": bool(model.cached),
-           "build_peak_rss_mb": _peak_children_mb()}
+           "build_peak_rss_mb": _peak_children_mb(), "build_args": build_args}
     job = {"M": 256, "K": 4 * size, "N": size}
     t = time.perf_counter()
     res = runner.run(model, "macforge.sim.tb.array_tb", {"config": cfg.to_dict(), "seed": 1, "jobs": [job]},
@@ -128,7 +133,7 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
 # ----- driver ---------------------------------------------------------------------------------------------
 def _run_stage(stage: str, size: int, df: str, work: Path, args, env) -> dict:
     cmd = [sys.executable, "-m", "macforge.gen.bench_large", "--stage", stage, str(size), df, "--work", str(work),
-           "--flat-max", str(args.flat_max), "--timeout", str(args.timeout)]
+           "--flat-max", str(args.flat_max), "--timeout", str(args.timeout), f"--build-args={args.build_args}"]
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
@@ -209,10 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--sizes", type=lambda t: [int(x) for x in t.split(",")], default=list(SIZES))
     ap.add_argument("--dataflows", type=lambda t: t.split(","), default=["os", "ws"])
-    ap.add_argument("--flat-max", type=int, default=32, help="also time the flat emission up to this size")
+    ap.add_argument("--flat-max", type=int, default=16, help="also time the flat emission up to this size")
     ap.add_argument("--synth-max", type=int, default=32, help="Yosys synthesis up to this size")
     ap.add_argument("--build-max", type=int, default=128, help="Verilator build + simulation up to this size")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per stage")
+    ap.add_argument("--build-args", default=" ".join(LARGE_BUILD_ARGS),
+                    help="extra Verilator options of the builds (default: %(default)r, see LARGE_BUILD_ARGS)")
     ap.add_argument("--replot", action="store_true",
                     help="only redraw large.png / large.md from an existing large.json (e.g. of a partial run)")
     ap.add_argument("--stage", nargs=3, metavar=("STAGE", "SIZE", "DF"), help=argparse.SUPPRESS)
@@ -227,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "lint":
             out = stage_lint(size, df, work)
         elif stage == "build":
-            out = stage_build_sim(size, df, work)
+            out = stage_build_sim(size, df, work, args.build_args.split())
         else:
             out = stage_synth(size, df, work, args.timeout)
         print(json.dumps(out))

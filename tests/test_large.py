@@ -16,6 +16,7 @@ import time
 import pytest
 
 from array_jobs import run_array
+from macforge.gen.bench_large import LARGE_BUILD_ARGS
 from macforge.gen.equiv import module_count
 from macforge.gen.lint import lint
 from macforge.golden.config import ArrayConfig
@@ -41,6 +42,10 @@ def test_large_array_gemm(df, size, job, tmp_path, request):
     vf.write_text(text)
     r = lint(vf, cfg.top_name)
     assert r.ok, r.output[-3000:]
-    res = run_array(cfg, [job], seed=13, name=request.node.name)["results"]
+    t = time.perf_counter()
+    res = run_array(cfg, [job], seed=13, name=request.node.name, verilog_text=text,
+                    build_args=LARGE_BUILD_ARGS)["results"]
+    run_s = time.perf_counter() - t
     assert len(res) == 1 and res[0]["cycles"] == res[0]["model"], res
-    print(f"{cfg.top_name}: emit {emit_s:.1f} s, lint {r.seconds:.1f} s, {res[0]['cycles']} cycles")
+    print(f"{cfg.top_name}: emit {emit_s:.1f} s, lint {r.seconds:.1f} s, build + run {run_s:.1f} s, "
+          f"{res[0]['cycles']} cycles (model {res[0]['model']})")
