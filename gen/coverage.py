@@ -66,62 +66,9 @@ _EN_WHY = ("inside an engine the array's `o.ready` is 1 (rtl/engine.py, 'Stalls 
            "`en = 0` branches and the skid path are reached by the bare-array runs' backpressure jobs, and "
            "counted there")
 
-#: Points no input can reach. Each entry: ``kind`` (regex on the module kind), ``ctx`` (``"engine"``: only
-#: in an engine's instances, ``None``: everywhere), ``cls`` (``"line"`` / ``"toggle"``), ``src`` (regex on
-#: the Verilog source line; line points), ``prev`` (regex on the line before it), ``block`` (regex on the
-#: ten lines before it: the enclosing ``always`` block), ``o`` (regex on the point's name: the branch kind
-#: for line points, ``signal[bit]:0->1`` for toggle points), ``why``. Matched points that were not hit are
-#: left out of the "reachable" figures and listed in the report with their count.
-UNREACHABLE: list[dict] = [
-    {"kind": r"array", "ctx": None, "cls": "line", "src": r"^\s*if \(en\) begin", "prev": r"^\s*if \(en\) begin",
-     "o": r"^else$", "why": "an `if (en)` nested directly in an `if (en)` (a `delayed()` register inside the "
-                            "caller's `with m.If(en)`; Amaranth emits both conditions): its else branch is "
-                            "evaluated only when en = 1"},
-    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r"^\s*(end else )?if \((en|\\en )\) begin",
-     "o": r"^else$", "why": _EN_WHY},
-    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r".", "block": r"= skid_(valid|data);",
-     "o": r".", "why": _EN_WHY},
-    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r"skid_valid \?", "o": r".", "why": _EN_WHY},
-    {"kind": r"array", "ctx": "engine", "cls": "toggle", "o": r"^(skid_|en[\[:])", "why": _EN_WHY},
-    # structurally constant inputs (tied by the enclosing module: their toggles exist in no run)
-    {"kind": r"WS array: array\.(cell\.)?pe$", "ctx": None, "cls": "toggle", "o": r"^psum_in[\[:]",
-     "why": "with the pipelining option (ArrayConfig.pipeline, the default) the WS array registers every PE's "
-            "contribution and adds it outside the PE (rtl/ws_array.py): it ties every PE's `psum_in` to 0"},
-    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle",
-     "o": r"^(precision|p_in|beat_cycles|is_msb|is_bit0|slot_ctl(__02413)?__02e(bit0|msb))[\[:]",
-     "why": "the bit-serial slot machinery of the shared front end (rtl/frontend.py, rtl/tmac/frontend.py) in "
-            "a parallel / tMAC array: no precision port (`precision` keeps its init a_width, `p_in` too), "
-            "`beat_cycles` = 1, every beat is one slot so `is_bit0` = `is_msb` = 1 always"},
-    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "line",
-     "src": r"^\s*end else if \(\\\$\d+ \) begin", "block": r"= is_bit0;", "o": r"^if$",
-     "why": "parallel / tMAC front end: every beat is one slot (`is_msb` = 1), so a busy slot always takes the "
-            "`finishing` branch before it: the bit-serial `is_bit0 <= 0` branch is never taken"},
-    {"kind": r"WS array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle", "o": r"^hold_last[\[:]",
-     "why": "`hold_last` is driven by the OS array only (rtl/os_array.py); a WS array leaves it 0"},
-    # tMAC value bounds (every tMAC build of the suite has 8-bit operands: width = 8)
-    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": lambda o: _rank_bit_dead(o, 8),
-     "why": "rtl/tmac/encoder.py: `rank<p>` counts the nonzero digits above position p, at most width-1-p, so "
-            "its bits of weight > width-1-p never toggle (rank7 is always 0)"},
-    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^neg[67][\[:]",
-     "why": "rtl/tmac/encoder.py: a HESE -1 digit at p needs bits p+1 and p of |x| set; |x| <= 2^(width-1) "
-            "= 128 has bit 7 only as 128 itself (bit 6 clear), so `neg6` and `neg7` are 0 for 8-bit operands"},
-    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[([3-9]|\d\d)\]",
-     "temp": r"^(1'h0|\\\$\d+ ?\[3:0\]) \+ \\\$\d+$",
-     "why": "rtl/tmac/encoder.py, the Verilog backend's temporaries of the rank adder chain (`$a = $b[3:0] + "
-            "$c`): a running count of the nonzero digits of an 8-bit operand, at most 7 (|x| <= 128), so bits "
-            "3 and up never toggle"},
-    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[(1[5-9]|[2-9]\d)\]",
-     "temp": r"(<< pair_e|^pair_v \? \\\$\d+ ?: \d+'h0+)$",
-     "why": "rtl/tmac/pe.py, the Verilog backend's temporaries of `onehot` (`1 << pair_e`, then `pair_v ? .. : 0`): "
-            "e <= 14 for 8-bit operands (see `onehot`), bits 15 and up are never set"},
-    {"kind": r".", "ctx": None, "cls": "toggle", "o": r"^__024\d+[\[:]", "temp": r"^\d+'[hdb][0-9a-fA-F_]+$",
-     "why": "a Verilog-backend temporary assigned a constant (`assign $n = <constant>;`: e.g. the tMAC "
-            "encoder's unused digit slots)"},
-    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^onehot\[(1[5-9]|[2-9]\d)\]",
-     "why": "rtl/tmac/pe.py: `onehot = 1 << (e_w + e_x)` and a term exponent of an 8-bit operand is at most 7 "
-            "(binary: bit 6 of |x| < 128; HESE: the carry into bit 7 only for |x| = 128), so e <= 14: bits "
-            "15 and up are never set"},
-]
+def _rank_bit_dead8(o: str) -> bool:
+    """rank<p> bits above width-1-p (width 8)"""
+    return _rank_bit_dead(o, 8)
 
 
 def _rank_bit_dead(o: str, width: int) -> bool:
@@ -170,11 +117,12 @@ def module_kind(mod: str) -> str:
     ``parallel OS array: array.pe`` (instance indices dropped)."""
     parts = mod.lstrip("\\").split(".")
     md = _DEF.match(parts[0])
-    if md:      # a shared PE / post definition (its instances are not told apart by the page name)
+    sub = [re.sub(r"(_r\d+_c\d+|_c\d+|_k\d+|_\d+(_\d+)*)$", "", p) for p in parts[1:]]
+    if md:      # a shared unit definition (its instances are not told apart by the page name)
         design = f"{_MAC[md.group(2)]}{' packed' if md.group(4) else ''} {md.group(3).upper()} array"
-        return f"{design}: {'.'.join(['array', md.group(1)] + parts[1:])}"
+        return f"{design}: {'.'.join(['array', md.group(1)] + sub)}"
     is_engine, design = design_of(parts[0])
-    parts = [re.sub(r"(_r\d+_c\d+|_c\d+|_\d+(_\d+)*)$", "", p) for p in parts[1:]]
+    parts = sub
     if is_engine:
         if parts and parts[0] == "array":
             return f"{design}: {'.'.join(parts)}"
@@ -188,6 +136,68 @@ def module_kind(mod: str) -> str:
 ARTEFACT = "verilog_backend.cc"
 #: the same wire's toggle points (Verilator's mangled name of ``\$auto$verilog_backend.cc:...``)
 ARTEFACT_SIG = "__024auto__024verilog_backend"
+
+
+#: Points no input can reach. Each entry: ``kind`` (regex on the module kind), ``ctx`` (``"engine"``: only
+#: in an engine's instances, ``None``: everywhere), ``cls`` (``"line"`` / ``"toggle"``), ``src`` (regex on
+#: the Verilog source line; line points), ``prev`` (regex on the line before it), ``block`` (regex on the
+#: ten lines before it: the enclosing ``always`` block), ``o`` (regex on the point's name: the branch kind
+#: for line points, ``signal[bit]:0->1`` for toggle points), ``why``. Matched points that were not hit are
+#: left out of the "reachable" figures and listed in the report with their count.
+UNREACHABLE: list[dict] = [
+    {"kind": r"array", "ctx": None, "cls": "line", "src": r"^\s*if \(en\) begin", "prev": r"^\s*if \(en\) begin",
+     "o": r"^else$", "why": "an `if (en)` nested directly in an `if (en)` (a `delayed()` register inside the "
+                            "caller's `with m.If(en)`; Amaranth emits both conditions): its else branch is "
+                            "evaluated only when en = 1"},
+    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r"^\s*(end else )?if \((en|\\en )\) begin",
+     "o": r"^else$", "why": _EN_WHY},
+    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r".", "block": r"= skid_(valid|data);",
+     "o": r".", "why": _EN_WHY},
+    {"kind": r"array", "ctx": "engine", "cls": "line", "src": r"skid_valid \?", "o": r".", "why": _EN_WHY},
+    {"kind": r"array", "ctx": "engine", "cls": "toggle", "o": r"^(skid_|en[\[:])", "why": _EN_WHY},
+    {"kind": r" array: array$", "ctx": None, "cls": "toggle", "o": r"^ys\[",
+     "why": "rtl/grid.py declares the net `ys` of the array top but connects the edge unit's `ys` input to "
+            "the concatenation of the de-skew outputs directly: the declared wire is never driven (a "
+            "dangling net of the structural Verilog)"},
+    # structurally constant inputs (tied by the enclosing module: their toggles exist in no run)
+    {"kind": r"WS array: array\.(cell\.)?pe$", "ctx": None, "cls": "toggle", "o": r"^psum_in[\[:]",
+     "why": "with the pipelining option (ArrayConfig.pipeline, the default) the WS array registers every PE's "
+            "contribution and adds it outside the PE (rtl/ws_array.py): it ties every PE's `psum_in` to 0"},
+    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle",
+     "o": r"^(precision|p_in|beat_cycles|is_msb|is_bit0|slot_ctl(__02413)?__02e(bit0|msb))[\[:]",
+     "why": "the bit-serial slot machinery of the shared front end (rtl/frontend.py, rtl/tmac/frontend.py) in "
+            "a parallel / tMAC array: no precision port (`precision` keeps its init a_width, `p_in` too), "
+            "`beat_cycles` = 1, every beat is one slot so `is_bit0` = `is_msb` = 1 always"},
+    {"kind": r"(parallel|tMAC)( packed)? (OS|WS) array: array\.(edge\.)?frontend$", "ctx": None, "cls": "line",
+     "src": r"^\s*end else if \(\\\$\d+ \) begin", "block": r"= is_bit0;", "o": r"^if$",
+     "why": "parallel / tMAC front end: every beat is one slot (`is_msb` = 1), so a busy slot always takes the "
+            "`finishing` branch before it: the bit-serial `is_bit0 <= 0` branch is never taken"},
+    {"kind": r"WS array: array\.(edge\.)?frontend$", "ctx": None, "cls": "toggle", "o": r"^hold_last[\[:]",
+     "why": "`hold_last` is driven by the OS array only (rtl/os_array.py); a WS array leaves it 0"},
+    # tMAC value bounds (every tMAC build of the suite has 8-bit operands: width = 8)
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": _rank_bit_dead8,
+     "why": "rtl/tmac/encoder.py: `rank<p>` counts the nonzero digits above position p, at most width-1-p, so "
+            "its bits of weight > width-1-p never toggle (rank7 is always 0)"},
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^neg[67][\[:]",
+     "why": "rtl/tmac/encoder.py: a HESE -1 digit at p needs bits p+1 and p of |x| set; |x| <= 2^(width-1) "
+            "= 128 has bit 7 only as 128 itself (bit 6 clear), so `neg6` and `neg7` are 0 for 8-bit operands"},
+    {"kind": r"tMAC .*frontend\.enc$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[\d+\]",
+     "chain": True,
+     "why": "rtl/tmac/encoder.py, the Verilog backend's temporaries of the rank adder chain (`$a = 1'h0 + $d` "
+            "then `$b = $a[3:0] + $d'` ...): the i-th running count of nonzero digits (from the top position) "
+            "is at most i, so its bits of weight > i never toggle"},
+    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^__024\d+\[(1[5-9]|[2-9]\d)\]",
+     "temp": r"(<< pair_e|^pair_v \? \\\$\d+ ?: \d+'h0+)$",
+     "why": "rtl/tmac/pe.py, the Verilog backend's temporaries of `onehot` (`1 << pair_e`, then `pair_v ? .. : 0`): "
+            "e <= 14 for 8-bit operands (see `onehot`), bits 15 and up are never set"},
+    {"kind": r".", "ctx": None, "cls": "toggle", "o": r"^__024\d+[\[:]", "temp": r"^\d+'[hdb][0-9a-fA-F_]+$",
+     "why": "a Verilog-backend temporary assigned a constant (`assign $n = <constant>;`: e.g. the tMAC "
+            "encoder's unused digit slots)"},
+    {"kind": r"tMAC .*\.pe$", "ctx": None, "cls": "toggle", "o": r"^onehot\[(1[5-9]|[2-9]\d)\]",
+     "why": "rtl/tmac/pe.py: `onehot = 1 << (e_w + e_x)` and a term exponent of an 8-bit operand is at most 7 "
+            "(binary: bit 6 of |x| < 128; HESE: the carry into bit 7 only for |x| = 128), so e <= 14: bits "
+            "15 and up are never set"},
+]
 
 
 def _source_line(f: dict, cache: dict) -> str:
@@ -237,6 +247,52 @@ def _temp_rhs(f: dict, cache: dict) -> str:
     return cache[key]
 
 
+def _module_assigns(f: dict, cache: dict) -> dict:
+    """``{"$n": rhs}`` of every ``assign \\$n = rhs;`` of the module around the point's line."""
+    path, ln = f.get("f"), f.get("l", "")
+    _source_line(f, cache)
+    lines = cache.get(path, [])
+    lo = int(ln) - 1
+    while lo > 0 and not lines[lo].startswith("module "):
+        lo -= 1
+    key = ("assigns", path, lo)
+    if key not in cache:
+        out = {}
+        for text in lines[lo:]:
+            if text.startswith("endmodule"):
+                break
+            m2 = re.match(r"^\s*assign \\(\$\d+)\s+= (.*);\s*$", text)
+            if m2:
+                out[m2.group(1)] = m2.group(2).strip()
+            m3 = re.match(r"^\s*(?:wire|reg) (?:\[(\d+):0\] )?\\(\$\d+) ;", text)
+            if m3:
+                out["width " + m3.group(2)] = int(m3.group(1) or 0) + 1
+        cache[key] = out
+    return cache[key]
+
+
+def _chain_bit_dead(f: dict, cache: dict) -> bool:
+    """A bit of the i-th temporary of a counting adder chain (``1'h0 + $d``, then ``$a[3:0] + $d``, one
+    1-bit digit flag added per step) whose weight exceeds i (see :data:`UNREACHABLE`)."""
+    mt = re.match(r"^__024(\d+)\[(\d+)\]", f.get("o", ""))
+    if not mt or not f.get("f") or not f.get("l", "").isdigit():
+        return False
+    assigns = _module_assigns(f, cache)
+    name, pos = "$" + mt.group(1), 0
+    for _ in range(64):
+        rhs = assigns.get(name, "")
+        m2 = re.match(r"^(1'h0|\\(\$\d+) ?\[\d+:0\]) \+ \\(\$\d+)$", rhs)
+        if not m2:
+            return False
+        if assigns.get("width " + m2.group(3)) != 1:      # the added digit flag is one bit
+            return False
+        pos += 1
+        if m2.group(1) == "1'h0":
+            return (1 << int(mt.group(2))) > pos
+        name = m2.group(2)
+    return False
+
+
 def _unreachable(kind: str, cls: str, src: str, f: dict, cache: dict):
     ctx = "engine" if f.get("h", "").startswith("macforge_engine_") else "array"
     for i, u in enumerate(UNREACHABLE):
@@ -245,6 +301,8 @@ def _unreachable(kind: str, cls: str, src: str, f: dict, cache: dict):
         if not (u["o"](f.get("o", "")) if callable(u["o"]) else re.search(u["o"], f.get("o", ""))):
             continue
         if u.get("temp") and not re.search(u["temp"], _temp_rhs(f, cache)):
+            continue
+        if u.get("chain") and not _chain_bit_dead(f, cache):
             continue
         if cls == "line":
             if not re.search(u["src"], src):
