@@ -164,6 +164,14 @@ class EngineConfig:
         return 5 if self.array.pipeline else 0
 
     @property
+    def issue_pipe(self) -> int:
+        """Plain registers between each issue generator's read stage (the buffer memory's read data) and
+        the array's input skid register, added by the pipelining option (``array.pipeline``): 1, else 0.
+        It takes the block RAM's clock-to-out and the route from the buffers to the array off the array's
+        input logic; every beat reaches the array one cycle later (the cycle model counts it)."""
+        return 1 if self.array.pipeline else 0
+
+    @property
     def top_name(self) -> str:
         a = self.array
         cc = f"_cc{a.alpha}" if a.alpha else ""

@@ -15,8 +15,13 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
 * **Double buffering.** Activation block ``b`` is written only while ``b < released + 2``; a block counts as
   loaded from the cycle after its final word and as released from the cycle after its final word has
   been read.
-* **Issue.** A generator with one stage register offers one beat per cycle from the cycle after it reads
-  the buffer; it reads when the stage is empty or its beat is taken, and only words of loaded blocks.
+* **Issue.** A generator's read stage holds the word it read in the previous cycle; behind it come
+  ``issue_pipe`` plain registers (:attr:`~macforge.golden.engine_config.EngineConfig.issue_pipe`: 1 with the
+  pipelining option) and a skid register, then the array (:func:`macforge.rtl.skid.issue_pipe`). Each stage
+  loads when it is empty or its beat moves on; the last register's beat moves on whenever the skid
+  register is empty (into the array, or into the skid register if the array refuses it). So a word read
+  in cycle ``t`` is offered to the array from ``t + 1 + issue_pipe``, one beat per cycle; the generator
+  reads only words of loaded blocks.
 * **Array.** OS: the front end takes a beat when idle or emitting the final slot of its beat (``L``
   slots per beat), holds a ``last`` slot until ``R`` cycles after the previous one; a tile's final
   slot presented in cycle ``E`` puts row ``r`` on the output in cycle ``E + R + C + 1 + r``. WS: weight
@@ -41,6 +46,47 @@ from .config import ArrayConfig
 from .engine import check_dims, geometry
 from .engine_config import EngineConfig
 
+
+
+class _IssuePipe:
+    """A generator's read stage -> ``regs`` plain registers -> skid register -> the array (documented in
+    :func:`macforge.rtl.skid.issue_pipe`). Beats are tuples (or ``True`` for weight rows)."""
+
+    def __init__(self, regs: int):
+        self.v = [0] * (regs + 1)          # v[0]: the read stage
+        self.b = [None] * (regs + 1)
+        self.kv, self.kb = 0, None         # skid register
+
+    def offer(self):
+        """(valid, beat) the array sees in this cycle."""
+        if self.kv:
+            return True, self.kb
+        return bool(self.v[-1]), self.b[-1]
+
+    def loads(self) -> list[bool]:
+        """ld[i]: stage i may load (its beat, if any, leaves); ld[0] is the generator's ``adv``."""
+        ld = [False] * len(self.v)
+        nxt = not self.kv
+        for i in range(len(self.v) - 1, -1, -1):
+            ld[i] = (not self.v[i]) or nxt
+            nxt = ld[i]
+        return ld
+
+    def step(self, take: bool, ld: list[bool], new_valid: int, new_beat) -> None:
+        """Register update of the cycle: ``take`` (the array took the offered beat), ``ld`` from
+        :meth:`loads`, the read stage's new content when ``ld[0]``."""
+        if self.kv:
+            if take:
+                self.kv = 0
+        elif self.v[-1] and not take:
+            self.kv, self.kb = 1, self.b[-1]
+        for i in range(len(self.v) - 1, 0, -1):
+            if ld[i]:
+                self.v[i], self.b[i] = self.v[i - 1], self.b[i - 1]
+        if ld[0]:
+            self.v[0] = new_valid
+            if new_valid:
+                self.b[0] = new_beat
 
 
 def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
@@ -72,11 +118,12 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     s_i, wi = 0, 0                 # parser: section, word within it
     have, idx, full, j = 0, 0, 0, 0  # unpacker of the current section
     loaded = released = 0
-    # activation generator
-    sv, s_last, s_tlast = 0, 0, 0
+    # activation generator (beats: (last, tlast, block)) and its pipe to the array
+    apipe = _IssuePipe(e.issue_pipe)
     g_blk, g_i, g_done = 0, 0, False
-    # WS weight generator
-    wv, h_blk, h_i, h_done = 0, 0, 0, False
+    # WS weight generator and its pipe
+    wpipe = _IssuePipe(e.issue_pipe)
+    h_blk, h_i, h_done = 0, 0, False
     # array: front end
     fe_busy, fe_pos, fe_last = 0, 0, 0
     since_last = R
@@ -129,13 +176,17 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             s_ready = ((not fe_busy) or finishing) and wfull[cb]
             hold = False
             slot_last = False
-        s_take = sv and s_ready
-        adv = (not sv) or s_take
+        s_offer, s_beat = apipe.offer()
+        s_take = s_offer and s_ready
+        if s_offer:
+            s_last, s_tlast, s_blk = s_beat
+        a_ld = apipe.loads()
         g_have = (not g_done) and g_blk < loaded
         if not OS:
             w_ready = (not wfull[lb]) and wbusy[lb] == 0
-            w_take = wv and w_ready
-            wadv = (not wv) or w_take
+            w_offer, _ = wpipe.offer()
+            w_take = w_offer and w_ready
+            w_ld = wpipe.loads()
             h_have = (not h_done) and h_blk < loaded
         # ================= sequential update =================
         # array output (o.valid rows) are scheduled; count rows in their cycles
@@ -188,8 +239,8 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             elif fe_busy:
                 fe_pos += 1
             # weight generator
-            if wadv:
-                wv = 1 if h_have else 0
+            wpipe.step(w_take, w_ld, 1 if h_have else 0, True)
+            if w_ld[0]:
                 if h_have:
                     h_i += 1
                     if h_i == w_rows_per_block:
@@ -204,19 +255,20 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
         if last_row_cycle is not None and rows_seen == rows_total and t >= last_row_cycle:
             return last_row_cycle + 2 + e.post_pipe
         # activation generator (uses the register values of this cycle)
-        if adv:
-            sv = 1 if g_have else 0
+        new_beat = None
+        if a_ld[0] and g_have:
+            i = g_i
+            if OS:
+                k = i % K
+                new_beat = (k == K - 1, 0, g_blk)
+            else:
+                mb = blocks[g_blk]
+                jj = i % (kc * mb)
+                c, mm = divmod(jj, mb)
+                new_beat = (c == kc - 1, mm == mb - 1, g_blk)
+        apipe.step(s_take, a_ld, 1 if g_have else 0, new_beat)
+        if a_ld[0]:
             if g_have:
-                s_blk = g_blk
-                i = g_i
-                if OS:
-                    k = i % K
-                    s_last = k == K - 1
-                else:
-                    mb = blocks[g_blk]
-                    jj = i % (kc * mb)
-                    c, mm = divmod(jj, mb)
-                    s_last, s_tlast = c == kc - 1, mm == mb - 1
                 g_i += 1
                 if g_i == block_beats[g_blk]:
                     g_i = 0

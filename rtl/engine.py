@@ -6,7 +6,7 @@ Configuration and buffer sizes: :mod:`macforge.golden.engine_config`.
 Structure::
 
     s_axis -> parser -> unpackers (params / weights / activations) -> P, W, A[2] buffers
-    A[bank], W --(issue generators, 1-cycle read stage)--> array --> post (bias, requant) -> m_axis
+    A[bank], W --(issue generators: read stage, issue_pipe registers, skid)--> array --> post (bias, requant) -> m_axis
 
 Loading (parser, one ``s_axis`` beat per cycle at most). State ``IDLE`` takes the command word (only when
 the previous job is completely finished), then ``PARAM``, ``WGT``, ``ACT`` consume *words* from three
@@ -22,8 +22,11 @@ weight generator streams ``W[t*Kp + c*R + r]`` rows (it may run ahead: the array
 gates it) and an activation generator streams, per tile and K-chunk ``c``, the block's ``mb`` words
 ``A[bank][c*mb + m]`` (``first`` on ``c = 0``, ``last`` on the final chunk, ``tlast`` on ``m = mb-1``).
 Each generator owns a synchronous memory read port and one output register (*stage*): a new address is
-read whenever the stage is empty or its beat is taken, so the array sees one beat per cycle. The bank is
-released when its final word has been read.
+read whenever the stage is empty or its beat moves on. Behind the stage come ``EngineConfig.issue_pipe``
+plain registers (1 with the pipelining option: the block RAM's clock-to-out and the route to the array end
+in a flip-flop) and a skid register (:func:`macforge.rtl.skid.issue_pipe`), so the array's combinational
+``ready`` never reaches the generators; the array sees one beat per cycle, ``1 + issue_pipe`` cycles after
+the read. The bank is released when its final word has been read.
 
 Post-processing (one cycle, C lanes in parallel, on each array output row): ``v = y + bias`` (33 bits),
 then for requant jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an
@@ -83,7 +86,7 @@ from macforge.golden.requant import MAX_SHIFT
 from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
 from .dsp import ECP5_MUL_WIDTH, RegisteredProduct
 from .os_array import OsArray
-from .skid import skid_output
+from .skid import issue_pipe
 from .ws_array import WsArray
 
 
@@ -556,12 +559,12 @@ class Engine(wiring.Component):
         cr_ret = Signal()                   # m_axis takes a result row (defined on the output side)
         s_valid = Signal()
         m.d.comb += s_valid.eq(sv & (~s_last | cr_ok))
-        # input skid register between the stage and ``array.s`` (:func:`macforge.rtl.skid.skid_output`):
-        # the stage hands its beat on whenever the skid register is empty (``s_en``, a flip-flop), so
-        # the array's combinational ``s.ready`` reaches only the skid register, never the generator's
-        # loops or the read enables of the activation (OS: and weight) memories. The array sees the
-        # same beats on the same cycles as without it (a beat it refuses waits in the skid register
-        # while the stage reads the next one), so no cycle count changes.
+        # between the stage and ``array.s``: ``EngineConfig.issue_pipe`` plain registers (the memory's
+        # clock-to-out and the route to the array end there; each adds a cycle) and a skid register
+        # (:func:`macforge.rtl.skid.issue_pipe`): the stage hands its beat on when ``s_en`` (a function of
+        # the chain's valid flip-flops), so the array's combinational ``s.ready`` reaches only the skid
+        # register, never the generator's loops or the read enables of the memories. A beat the array
+        # refuses waits in the skid register while the stages behind it fill: no bubble after a stall.
         s_take = Signal()
         s_en = Signal()
         m.d.comb += s_take.eq(s_valid & s_en)
@@ -625,8 +628,8 @@ class Engine(wiring.Component):
         else:
             m.d.comb += [s_beat.a.eq(a_rd.data),
                          s_beat.first.eq(s_first), s_beat.last.eq(s_last), s_beat.tlast.eq(s_tlast)]
-        s_skid_en, s_payload = skid_output(m, arr.s, s_valid, s_beat, name="s_skid")
-        m.d.comb += [s_en.eq(s_skid_en), arr.s.payload.eq(s_payload)]
+        s_ld, s_payload = issue_pipe(m, arr.s, s_valid, s_beat, e.issue_pipe, name="s")
+        m.d.comb += [s_en.eq(s_ld), arr.s.payload.eq(s_payload)]
         if not OS:
             # --- WS weight generator feeding array.w: loops block > tile > chunk > rows r of the chunk
             hk, hn, hm = Loop("h_k", R), Loop("h_n", C), Loop("h_m", B)
@@ -666,8 +669,8 @@ class Engine(wiring.Component):
             with m.If(setup):
                 m.d.sync += [*hk.load(jK, c_cl0), *hn.load(jN, c_tl0), *hm.load(jM, c_bl0), *hr.load(R - 1, R == 1)]
             # input skid register for the weight rows, as for array.s (no cycle count changes)
-            w_skid_en, w_payload = skid_output(m, arr.w, wv, w_rd.data, name="w_skid")
-            m.d.comb += [w_en.eq(w_skid_en), arr.w.payload.eq(w_payload)]
+            w_ld, w_payload = issue_pipe(m, arr.w, wv, w_rd.data, e.issue_pipe, name="w")
+            m.d.comb += [w_en.eq(w_ld), arr.w.payload.eq(w_payload)]
 
         # ================= output side: post-processing, m_axis =================
         # loops block > tile > rows (OS: R, WS: the block's mb); lanes < N (o_mask) and, OS, rows < M (o_rv)

@@ -41,3 +41,32 @@ def skid_output(m, o, valid, data, name: str = "skid"):
         # the array advances this cycle (s_valid = 0) and would overwrite the untaken beat: keep it
         m.d.sync += [s_valid.eq(1), s_data.eq(data)]
     return en, payload
+
+
+def issue_pipe(m, o, valid, data, regs: int, name: str):
+    """Feed stream ``o`` from a read stage (``valid``/``data``, e.g. a memory's read data and the flags
+    registered with its address) through ``regs`` plain registers and a skid register (:func:`skid_output`).
+
+    Returns ``(ld, payload)``: ``ld`` -- the read stage's beat leaves this cycle if it is valid (and the
+    stage may load a new one), a function of the pipeline's ``valid`` flip-flops only, never of
+    ``o.ready``; ``payload`` -- what ``o`` carries (the caller assigns ``o.payload``).
+
+    Register ``i`` loads when it is empty or its beat leaves (``ld_i = ~v_i | ld_{i+1}``, the last one's
+    beat leaves when the skid register is empty). Timing: a beat offered by the read stage in cycle ``t``
+    is offered on ``o`` in ``t + regs``; every register of the chain advances together, so a beat that
+    ``o`` refuses waits in the skid register while the stages behind it fill: after a stall ``o`` sees
+    one beat per cycle again without a bubble. Order is kept; nothing is lost or duplicated.
+    """
+    vs, ds = [valid], [data]
+    for i in range(regs):
+        vs.append(Signal(name=f"{name}_r{i}_valid"))
+        ds.append(Signal.like(data, name=f"{name}_r{i}_data"))
+    en, payload = skid_output(m, o, vs[-1], ds[-1], name=f"{name}_skid")
+    ld = en
+    for i in range(regs, 0, -1):
+        ld_i = Signal(name=f"{name}_r{i - 1}_ld")
+        m.d.comb += ld_i.eq(~vs[i] | ld)
+        with m.If(ld_i):
+            m.d.sync += [vs[i].eq(vs[i - 1]), ds[i].eq(ds[i - 1])]
+        ld = ld_i
+    return ld, payload
