@@ -29,7 +29,7 @@ function of ``o.ready``; with ``o.ready`` high the array never stalls.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -130,14 +130,15 @@ def os_members(cfg: ArrayConfig) -> dict:
 class OsCell(wiring.Component):
     """PE ``(i, j)`` of the OS array (physical row ``i``) with its hop registers.
 
-    Registers (all advance with ``en``): ``a`` / ``c`` (activation symbol, slot control; ``c`` marked
-    ``keep``, see :data:`macforge.gen.synth.keep_hop_registers`) from the left, ``w`` from above, and
-    positions ``2i`` / ``2i+1`` of column ``j``'s drain chain, each ``{valid, result}`` (``n + 1`` bits).
-    Position ``2i`` loads the PE's result when it is valid (the cycle of the ``last`` slot), otherwise
-    ``d_in`` (position ``2i - 1``, the cell above; 0 in row 0); position ``2i + 1`` copies ``2i``.
-    ``a_out`` / ``c_out`` / ``w_out`` / ``d_out`` are the registers ``a``, ``c``, ``w`` and position
-    ``2i + 1``. The PE sees ``a``, ``w``, ``c``; a PE with ``a_next``/``w_next`` gets ``a_in`` / ``w_in``
-    (the D inputs of ``a`` / ``w``). ``faulty``: the result is XORed with ``cfg.fault.mask`` (test only).
+    Registers (all advance with ``en``; the output ports are the registers themselves): ``a_out`` /
+    ``c_out`` (activation symbol, slot control; ``c_out`` marked ``keep``, see
+    :func:`macforge.gen.synth.keep_hop_registers`) load ``a_in`` / ``c_in`` from the left, ``w_out``
+    loads ``w_in`` from above, and ``d0`` / ``d_out`` are positions ``2i`` / ``2i+1`` of column ``j``'s
+    drain chain, each ``{valid, result}`` (``n + 1`` bits). Position ``2i`` loads the PE's result when it
+    is valid (the cycle of the ``last`` slot), otherwise ``d_in`` (position ``2i - 1``, the cell above;
+    0 in row 0); position ``2i + 1`` copies ``2i``. The PE sees ``a_out``, ``w_out``, ``c_out``; a PE with
+    ``a_next``/``w_next`` gets ``a_in`` / ``w_in`` (the D inputs of those registers). ``faulty``: the
+    result is XORed with ``cfg.fault.mask`` (test only).
     """
 
     def __init__(self, cfg: ArrayConfig, faulty: bool = False):
@@ -151,13 +152,14 @@ class OsCell(wiring.Component):
         m = Module()
         cfg, n = self.cfg, self.cfg.acc_width
         fam = family(cfg)
-        a = Signal(fam.symbol_shape(cfg), name="a")
+        # the output ports are the registers themselves (one name for each register in the flat and the
+        # hierarchical emission, which the equivalence proof pairs by name)
+        a, c, w, d1 = self.a_out, self.c_out, self.w_out, self.d_out
         # slot-control hop register: every register of an anti-diagonal holds the same value, so a
         # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
         # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
-        c = Signal(CtlLayout, name="c", attrs={"keep": 1})
-        w = Signal(fam.os_weight_shape(cfg), name="w")
-        d0, d1 = Signal(n + 1, name="d0"), Signal(n + 1, name="d1")
+        Value.cast(c).attrs["keep"] = 1
+        d0 = Signal(n + 1, name="d0")
         pe = m.submodules.pe = fam.os_pe(cfg)
         m.d.comb += [pe.en.eq(self.en), pe.a.eq(a), pe.w.eq(w), pe.ctl.eq(c)]
         if "a_next" in pe.signature.members:
@@ -172,7 +174,6 @@ class OsCell(wiring.Component):
                 m.d.sync += d0.eq(Cat(result, 1))
             with m.Else():
                 m.d.sync += d0.eq(self.d_in)
-        m.d.comb += [self.a_out.eq(a), self.c_out.eq(c), self.w_out.eq(w), self.d_out.eq(d1)]
         return m
 
 

@@ -33,7 +33,7 @@ that ``o`` does not take when the array advances moves there, and the array free
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,7 +97,7 @@ class WsArray(wiring.Component):
                 c = _sub(left[i], sw, aw) if j == 0 else f"c_{i}_{j - 1}"
                 outs = {"a_out": nl.net(f"a_{i}_{j}", sw), "c_out": nl.net(f"c_{i}_{j}", CTL_W),
                         "p_out": nl.net(f"p_{i}_{j}", n)}
-                if i == R - 1:
+                if i == R - 1 and cfg.ws_pipe:
                     outs["v_out"] = nl.net(f"v_{j}", CTL_W)
                 faulty = cfg.fault is not None and (cfg.fault.row, cfg.fault.col) == (i, j)
                 nl.add(f"pe_r{i}_c{j}", lambda f=faulty: WsCell(cfg, f), "cell",
@@ -105,7 +105,7 @@ class WsArray(wiring.Component):
                         "we0": ("we", i, i + 1), "we1": ("we", R + i, R + i + 1), **outs}, variant=faulty)
                 p = outs["p_out"]
             yc = nl.net(f"yc_{j}", n + CTL_W)
-            nl.add(f"post_c{j}", lambda: WsBottom(cfg), "post", {"en": "en", "s": p, "ctl": f"v_{j}", "yc": yc})
+            nl.add(f"post_c{j}", lambda: WsBottom(cfg), "post", {"en": "en", "s": p, "ctl": f"v_{j}" if cfg.ws_pipe else f"c_{R - 1}_{j}", "yc": yc})
             ys.append(nl.stages(f"dskew{j}", yc, n + CTL_W, C - 1 - j))
         nl.net("ys", C * (n + CTL_W))
         nl.insts[0].conns["ys"] = ys
@@ -126,37 +126,41 @@ def ws_members(cfg: ArrayConfig) -> dict:
 class WsCell(wiring.Component):
     """PE ``(i, j)`` of the WS array with its registers.
 
-    Registers (advancing with ``en`` unless noted): ``a`` / ``c`` (activation symbol, slot control; ``c``
-    marked ``keep``) from the left; the weight double buffer ``wb0`` / ``wb1``, loaded from ``wdat`` when
-    ``we0`` / ``we1`` (the edge's weight-row write, already gated by the array's advance); the partial sum
-    ``p = p_in + contribution`` (``p_in``: the cell above, 0 in row 0). The PE multiplies with the buffer
-    the slot's ``wsel`` selects. With ``cfg.ws_pipe`` (pipelining option) that weight is registered
-    (``wcur``, selected by the ctl entering ``c``) and the contribution too (by the PE itself when it has
-    ``contrib``, else here as ``f``), so ``p`` adds a contribution whose slot control is ``cd``, the
-    slot's ctl delayed alike. ``v_out``: the ctl of the slot whose sum ``p_out`` holds after the next
-    edge (``cd``, or ``c`` without pipelining). ``faulty``: the sum of a valid slot is XORed with
+    Registers (advancing with ``en`` unless noted; output ports are the registers themselves):
+    ``a_out`` / ``c_out`` (activation symbol, slot control; ``c_out`` marked ``keep``) load ``a_in`` /
+    ``c_in`` from the left; the weight double buffer ``wb0`` / ``wb1`` loads ``wdat`` when ``we0`` /
+    ``we1`` (the edge's weight-row write, already gated by the array's advance); the partial sum
+    ``p_out = p_in + contribution`` (``p_in``: the cell above, 0 in row 0). The PE multiplies with the
+    buffer the slot's ``wsel`` selects. With ``cfg.ws_pipe`` (pipelining option) that weight is
+    registered (``wcur``, selected by the ctl entering ``c_out``) and the contribution too (by the PE
+    itself when it has ``contrib``, else here as ``f``), so ``p_out`` adds a contribution whose slot
+    control is ``v_out`` (the slot's ctl delayed alike; a port only with the option, the bottom unit
+    reads it, else it reads ``c_out``). ``faulty``: the sum of a valid slot is XORed with
     ``cfg.fault.mask`` (test only)."""
 
     def __init__(self, cfg: ArrayConfig, faulty: bool = False):
         self.cfg, self.faulty = cfg, faulty
         fam = family(cfg)
         sym, ws, n = fam.symbol_shape(cfg), fam.weight_shape(cfg), cfg.acc_width
-        super().__init__({"en": In(1), "a_in": In(sym), "c_in": In(CtlLayout), "p_in": In(signed(n)),
-                          "wdat": In(ws), "we0": In(1), "we1": In(1),
-                          "a_out": Out(sym), "c_out": Out(CtlLayout), "p_out": Out(signed(n)),
-                          "v_out": Out(CtlLayout)})
+        members = {"en": In(1), "a_in": In(sym), "c_in": In(CtlLayout), "p_in": In(signed(n)),
+                   "wdat": In(ws), "we0": In(1), "we1": In(1),
+                   "a_out": Out(sym), "c_out": Out(CtlLayout), "p_out": Out(signed(n))}
+        if cfg.ws_pipe:
+            members["v_out"] = Out(CtlLayout)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg, n = self.cfg, self.cfg.acc_width
         fam = family(cfg)
         en = self.en
-        a = Signal(fam.symbol_shape(cfg), name="a")
+        # the output ports are the registers themselves (one name for each register in the flat and the
+        # hierarchical emission, which the equivalence proof pairs by name)
+        a, c, rp = self.a_out, self.c_out, self.p_out
         # slot-control hop register: every register of an anti-diagonal holds the same value, so a
         # synthesis tool would merge them into one flip-flop per diagonal driving PEs across the whole
         # array; ``keep`` (see macforge.gen.synth.KEEP_HOP_REGISTERS) keeps one per PE, next to it
-        c = Signal(CtlLayout, name="c", attrs={"keep": 1})
-        rp = Signal(signed(n), name="p")
+        Value.cast(c).attrs["keep"] = 1
         wb = [Signal(fam.weight_shape(cfg), name=f"wb{b}") for b in range(2)]
         with m.If(self.we0):
             m.d.sync += wb[0].eq(self.wdat)
@@ -178,14 +182,17 @@ class WsCell(wiring.Component):
         if P and "contrib" in pe.signature.members:
             # the PE registers its contribution itself (parallel MAC: the product register,
             # inside the DSP block on the ECP5 target)
-            cd = delayed(m, c, pe.contrib_latency, en, "cd")
+            cd = delayed(m, c, pe.contrib_latency - 1, en, "cd")
+            with m.If(en):
+                m.d.sync += self.v_out.eq(cd)
+            cd = self.v_out
             m.d.comb += [pe.en.eq(en), pe.a_next.eq(self.a_in), pe.w_next.eq(w_d), pe.psum_in.eq(0)]
             contrib = pe.contrib
         elif P:
             # every WS PE computes psum_in + f(a, w, ctl): with psum_in = 0 it yields its
             # contribution f, registered here (any MAC family) and added one cycle later
             contrib = Signal(signed(n), name="f")
-            cd = Signal(CtlLayout, name="cd")
+            cd = self.v_out
             with m.If(en):
                 m.d.sync += [contrib.eq(pe.psum_out), cd.eq(c)]
             m.d.comb += pe.psum_in.eq(0)
@@ -202,7 +209,6 @@ class WsCell(wiring.Component):
             psum = Mux(vctl.valid, total ^ cfg.fault.mask, total)  # test-only
         with m.If(en):
             m.d.sync += rp.eq(psum)
-        m.d.comb += [self.a_out.eq(a), self.c_out.eq(c), self.p_out.eq(rp), self.v_out.eq(vctl)]
         return m
 
 
