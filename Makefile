@@ -129,8 +129,7 @@ coverage: $(VENV)/.installed
 	$(PY) -m macforge.gen.reliability
 
 mutate: $(VENV)/.installed
-	$(PY) -m macforge.gen.mutate
-	$(PY) -m macforge.gen.reliability
+	$(PY) -m macforge.gen.mutate; st=$$?; $(PY) -m macforge.gen.reliability; exit $$st
 
 reliability: $(VENV)/.installed
 	$(PY) -m macforge.gen.reliability

@@ -436,7 +436,7 @@ def equiv_check(root: Path, top: str, mutation: str, ports: set[str], seq: int =
     return "unknown", excluded, f"still unproven after {rounds} rounds"
 
 
-def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float) -> None:
+def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, rounds: int = 4) -> None:
     """:func:`equiv_check` on every survivor of ``res`` (until ``budget_s`` is spent); sets ``equivalence``
     (``proved`` / ``output`` / ``unknown``), ``reason`` for the proven ones, ``equiv_note`` for the others."""
     root = MUT_DIR / res["target"]
@@ -449,20 +449,22 @@ def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float) -> No
             print(f"[mutate] {res['target']}: equivalence budget of {budget_s:.0f} s spent")
             break
         t1 = time.time()
-        verdict, excl, why = equiv_check(root, top, r["mutation"], ports, timeout_s=timeout_s)
+        verdict, excl, why = equiv_check(root, top, r["mutation"], ports, rounds=rounds, timeout_s=timeout_s)
         r["classify_s"] = round(time.time() - t1, 1)
         r["equiv_excluded"] = excl
         if verdict == "equivalent":
             r["equivalence"] = "proved"
             r["reason"] = ("equivalent mutant (Yosys equiv_simple + equiv_induct, -seq 5): every output and every "
-                           "other signal of the design proven equal to the original; only "
-                           + ", ".join(f"`{x}`" for x in excl) + " differ, and no output depends on them")
+                           "other signal of the design proven equal to the original; "
+                           + ("only " + ", ".join(f"`{x}`" for x in excl) + " differ, and no output depends on them"
+                              if excl else "no named signal differs (the mutated bit is masked right after the cell)"))
         else:
             r["equivalence"] = verdict
             r["equiv_note"] = (f"output `{why}` not proven equal (after excluding {', '.join(excl) or 'nothing'})"
                                if verdict == "output" else why)
         print(f"[mutate] {res['target']} #{r['id']}: {r['equivalence']} ({r['classify_s']} s) "
               f"{r.get('reason') or r.get('equiv_note')}"[:250], flush=True)
+    res["equiv_s"] = round(res.get("equiv_s", 0) + time.time() - t0, 1)
     (root / "result.json").write_text(json.dumps(res, indent=1))
 
 
@@ -561,7 +563,8 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
            "mutants": total, "killed": killed, "survived": len(survivors), "equivalent_proved": proved,
            "equivalent_bmc": bounded, "kill_ratio_raw": ratio(killed, total),
            "kill_ratio": ratio(killed, total - proved), "kill_ratio_excl_bmc_equivalent": ratio(killed, total - proved - bounded),
-           "seed": seed, "seconds": round(seconds, 1), "per_target": rows, "survivors": survivors}
+           "seed": seed, "seconds": round(sum(p["seconds"] + p.get("equiv_s", 0) for p in per), 1),
+           "seconds_this_run": round(seconds, 1), "per_target": rows, "survivors": survivors}
     MUT_DIR.mkdir(parents=True, exist_ok=True)
     (MUT_DIR / "report.json").write_text(json.dumps(doc, indent=1))
     L = ["# Mutation report (`make mutate`)", "",
@@ -570,7 +573,7 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
          f"({proved} survivors proven equivalent: Yosys equiv check, or SymbiYosys k-induction with --bmc)"
          + (f"; {bounded} more equivalent for a bounded number of cycles only (--bmc), counted as not killed: "
             f"{100 * doc['kill_ratio_excl_bmc_equivalent']:.1f} % if left out too" if bounded else "")
-         + f". Seed {seed}, {doc['seconds']:.0f} s.", "",
+         + f". Seed {seed}; {doc['seconds']:.0f} s of builds, simulations and equivalence checks.", "",
          "Scheme (YosysHQ mcy): Yosys `mutate -list` samples the mutants of the flattened design; ONE netlist per "
          "target carries all of them behind `mutsel` (`mutate -ctrl`); one Verilator build; the testbench "
          "(bit-exact vs the golden model, cycle-exact vs the cycle model, idle cycles, backpressure, reset, "
@@ -578,11 +581,11 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
          "(equiv_make / equiv_simple / equiv_induct, the signals that differ excluded round by round: proven "
          "equivalent when every output and every other signal is proven equal).",
          "", "| target | testbench jobs | mutants | killed | survived | proven equivalent | bounded equivalent "
-         "| kill ratio raw | kill ratio excl. proven equivalent | build s | clean run s | total s |",
-         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+         "| kill ratio raw | kill ratio excl. proven equivalent | build s | clean run s | mutant runs s | equiv s |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     L += [f"| {p['target']} | {p['jobs']} | {p['mutants']} | {p['killed']} | {p['survived']} | {p['equivalent_proved']} "
           f"| {p['equivalent_bmc']} | {100 * p['kill_ratio_raw']:.1f} % | {100 * p['kill_ratio']:.1f} % | "
-          f"{p['build_s']:.0f} | {p['clean_run_s']:.1f} | {p['seconds']:.0f} |" for p in rows]
+          f"{p['build_s']:.0f} | {p['clean_run_s']:.1f} | {p['seconds']:.0f} | {p.get('equiv_s', 0):.0f} |" for p in rows]
     L += ["", "## Survivors", "",
           "Each with its mutation (the Yosys command), the mutated wire and Verilog line of "
           "`build/mutate/<target>/design.v`, and the reason it survived.", ""]
@@ -615,6 +618,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-equiv", action="store_true", help="skip the Yosys equivalence check of the survivors")
     ap.add_argument("--equiv-budget", type=float, default=150,
                     help="seconds of equivalence checks per target (default 150)")
+    ap.add_argument("--equiv-rounds", type=int, default=4,
+                    help="rounds of excluding the differing signals per survivor (default 4)")
     ap.add_argument("--bmc", action="store_true",
                     help="also run the SymbiYosys miter (k-induction, else BMC) on the survivors not shown "
                          "equivalent: minutes per survivor of a 2x3 array on the shared 2-core machine")
@@ -635,9 +640,10 @@ def main(argv=None) -> int:
             per.append(json.loads(f.read_text()))
         else:
             continue
-        if not ns.no_equiv:
-            classify_equiv(per[-1], t.top, ns.equiv_budget, ns.eq_timeout)
-        if ns.bmc:
+        mine = ns.only is None or t.name in ns.only
+        if mine and not ns.no_equiv:
+            classify_equiv(per[-1], t.top, ns.equiv_budget, ns.eq_timeout, ns.equiv_rounds)
+        if mine and ns.bmc:
             classify_bmc(per[-1], t.top, ns.induction, ns.depth, ns.eq_timeout)
     doc = report(per, ns.seed, time.time() - t0)
     print(f"[mutate] {doc['killed']}/{doc['mutants']} killed ({100 * doc['kill_ratio_raw']:.1f} % raw, "
