@@ -16,7 +16,7 @@ measured in fresh subprocesses, one design at a time (no two large builds run to
 * ``sim``: one GEMM (``M = 256, K = 4R, N = C``: about a thousand cycles at every size) through the
   cocotb testbench, bit- and cycle-exact
   (checked against :mod:`macforge.golden.cycles`); ``cycles_per_s`` of the clock loop;
-* ``synth``: Yosys ``synth_ecp5`` with ``keep_hierarchy`` on the PE / post-unit definitions (each is
+* ``synth``: Yosys ``synth_ecp5`` with ``keep_hierarchy`` on the cell / post-unit definitions (each is
   synthesized once, ``stat`` counts every instance; the rest is flattened: ``synth_ecp5 -noflatten``
   trips an abc9 assertion on the WS top's front end), ``-noabc9`` if abc9 fails (``synth.command``); wall time
   (``synth_s``: both attempts when the first failed) and cells, for sizes up to ``--synth-max``.
@@ -114,7 +114,7 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
     for opts in ("", "-noabc9"):
         # the PE and post-unit definitions keep their hierarchy (synthesized once each), the rest is flattened
         script = (f"read_verilog {top}.v; hierarchy -top {top}; "
-                  f"setattr -mod -set keep_hierarchy 1 macforge_pe_* macforge_post_*; "
+                  f"setattr -mod -set keep_hierarchy 1 macforge_cell_* macforge_post_*; "
                   f"synth_ecp5 {opts} -top {top}; tee -q -o synth.stat.json stat -json -top {top}")
         proc = run_yosys(["-q", "-l", "synth.log", "-p", script], work, timeout=timeout)
         if proc.returncode == 0:
@@ -126,7 +126,7 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
     stat = json.loads((work / "synth.stat.json").read_text())
     cells = parse_stat_json(stat, top)
     return {"synth_s": round(dt, 1), "synth_peak_rss_mb": _peak_children_mb(),
-            "synth": {"command": f"keep_hierarchy on macforge_pe_* / macforge_post_*; synth_ecp5 {opts}".strip(),
+            "synth": {"command": f"keep_hierarchy on macforge_cell_* / macforge_post_*; synth_ecp5 {opts}".strip(),
                       **classify(cells, "ecp5")}}
 
 
