@@ -164,12 +164,12 @@ class EngineConfig:
         return 5 if self.array.pipeline else 0
 
     @property
-    def issue_pipe(self) -> int:
-        """Plain registers between each issue generator's read stage (the buffer memory's read data) and
-        the array's input skid register, added by the pipelining option (``array.pipeline``): 1, else 0.
-        It takes the block RAM's clock-to-out and the route from the buffers to the array off the array's
-        input logic; every beat reaches the array one cycle later (the cycle model counts it)."""
-        return 1 if self.array.pipeline else 0
+    def issue_depth(self) -> int:
+        """Beats each issue generator's queue holds between its read stage and the array (4): the
+        generator reads while the queue has room (a registered flag), so it never waits on the array's
+        combinational ``ready``, and the block RAM's clock-to-out ends in the queue registers. A word read
+        in cycle ``t`` reaches the array from ``t + 2`` (the cycle model counts it)."""
+        return 4
 
     @property
     def top_name(self) -> str:

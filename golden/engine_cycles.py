@@ -15,13 +15,12 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
 * **Double buffering.** Activation block ``b`` is written only while ``b < released + 2``; a block counts as
   loaded from the cycle after its final word and as released from the cycle after its final word has
   been read.
-* **Issue.** A generator's read stage holds the word it read in the previous cycle; behind it come
-  ``issue_pipe`` plain registers (:attr:`~macforge.golden.engine_config.EngineConfig.issue_pipe`: 1 with the
-  pipelining option) and a skid register, then the array (:func:`macforge.rtl.skid.issue_pipe`). Each stage
-  loads when it is empty or its beat moves on; the last register's beat moves on whenever the skid
-  register is empty (into the array, or into the skid register if the array refuses it). So a word read
-  in cycle ``t`` is offered to the array from ``t + 1 + issue_pipe``, one beat per cycle; the generator
-  reads only words of loaded blocks.
+* **Issue.** A generator reads a word of a loaded block whenever its queue has room (a flag computed
+  one cycle ahead: ``queued + stage + read <= depth - 1``, ``depth`` =
+  :attr:`~macforge.golden.engine_config.EngineConfig.issue_depth`); the word is in the read stage in the
+  next cycle and in the queue the cycle after, where the array takes it from the head
+  (:func:`macforge.rtl.skid.issue_queue`). So a word read in cycle ``t`` is offered from ``t + 2``, one beat
+  per cycle; while the array stalls the generator runs ahead until the queue is full.
 * **Array.** OS: the front end takes a beat when idle or emitting the final slot of its beat (``L``
   slots per beat), holds a ``last`` slot until ``R`` cycles after the previous one; a tile's final
   slot presented in cycle ``E`` puts row ``r`` on the output in cycle ``E + R + C + 1 + r``. WS: weight
@@ -48,45 +47,28 @@ from .engine_config import EngineConfig
 
 
 
-class _IssuePipe:
-    """A generator's read stage -> ``regs`` plain registers -> skid register -> the array (documented in
-    :func:`macforge.rtl.skid.issue_pipe`). Beats are tuples (or ``True`` for weight rows)."""
+class _IssueQueue:
+    """A generator's read stage -> a queue of ``depth`` beats -> the array, with the registered room
+    flag of :func:`macforge.rtl.skid.issue_queue`. Beats are tuples (or ``True`` for weight rows)."""
 
-    def __init__(self, regs: int):
-        self.v = [0] * (regs + 1)          # v[0]: the read stage
-        self.b = [None] * (regs + 1)
-        self.kv, self.kb = 0, None         # skid register
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.stage = None                  # the beat read in the previous cycle
+        self.q: list = []
+        self.room = True                   # the generator may read in this cycle
 
     def offer(self):
-        """(valid, beat) the array sees in this cycle."""
-        if self.kv:
-            return True, self.kb
-        return bool(self.v[-1]), self.b[-1]
+        """(valid, beat) the array sees in this cycle (the queue's head)."""
+        return (True, self.q[0]) if self.q else (False, None)
 
-    def loads(self) -> list[bool]:
-        """ld[i]: stage i may load (its beat, if any, leaves); ld[0] is the generator's ``adv``."""
-        ld = [False] * len(self.v)
-        nxt = not self.kv
-        for i in range(len(self.v) - 1, -1, -1):
-            ld[i] = (not self.v[i]) or nxt
-            nxt = ld[i]
-        return ld
-
-    def step(self, take: bool, ld: list[bool], new_valid: int, new_beat) -> None:
-        """Register update of the cycle: ``take`` (the array took the offered beat), ``ld`` from
-        :meth:`loads`, the read stage's new content when ``ld[0]``."""
-        if self.kv:
-            if take:
-                self.kv = 0
-        elif self.v[-1] and not take:
-            self.kv, self.kb = 1, self.b[-1]
-        for i in range(len(self.v) - 1, 0, -1):
-            if ld[i]:
-                self.v[i], self.b[i] = self.v[i - 1], self.b[i - 1]
-        if ld[0]:
-            self.v[0] = new_valid
-            if new_valid:
-                self.b[0] = new_beat
+    def step(self, take: bool, rd: bool, new_beat) -> None:
+        """Register update: ``take`` (the array took the head), ``rd`` (the generator read ``new_beat``)."""
+        if take:
+            self.q.pop(0)
+        if self.stage is not None:
+            self.q.append(self.stage)
+        self.stage = new_beat if rd else None
+        self.room = len(self.q) + (self.stage is not None) <= self.depth - 1
 
 
 def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
@@ -119,10 +101,10 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     have, idx, full, j = 0, 0, 0, 0  # unpacker of the current section
     loaded = released = 0
     # activation generator (beats: (last, tlast, block)) and its pipe to the array
-    apipe = _IssuePipe(e.issue_pipe)
+    apipe = _IssueQueue(e.issue_depth)
     g_blk, g_i, g_done = 0, 0, False
     # WS weight generator and its pipe
-    wpipe = _IssuePipe(e.issue_pipe)
+    wpipe = _IssueQueue(e.issue_depth)
     h_blk, h_i, h_done = 0, 0, False
     # array: front end
     fe_busy, fe_pos, fe_last = 0, 0, 0
@@ -180,13 +162,12 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
         s_take = s_offer and s_ready
         if s_offer:
             s_last, s_tlast, s_blk = s_beat
-        a_ld = apipe.loads()
         g_have = (not g_done) and g_blk < loaded
+        a_rd = apipe.room and g_have       # the generator reads a word
         if not OS:
             w_ready = (not wfull[lb]) and wbusy[lb] == 0
             w_offer, _ = wpipe.offer()
             w_take = w_offer and w_ready
-            w_ld = wpipe.loads()
             h_have = (not h_done) and h_blk < loaded
         # ================= sequential update =================
         # array output (o.valid rows) are scheduled; count rows in their cycles
@@ -239,15 +220,15 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             elif fe_busy:
                 fe_pos += 1
             # weight generator
-            wpipe.step(w_take, w_ld, 1 if h_have else 0, True)
-            if w_ld[0]:
-                if h_have:
-                    h_i += 1
-                    if h_i == w_rows_per_block:
-                        h_i = 0
-                        h_blk += 1
-                        if h_blk == nb:
-                            h_done = True
+            h_rd = wpipe.room and h_have
+            wpipe.step(w_take, h_rd, True)
+            if h_rd:
+                h_i += 1
+                if h_i == w_rows_per_block:
+                    h_i = 0
+                    h_blk += 1
+                    if h_blk == nb:
+                        h_done = True
         if trace is not None:
             trace["s_axis"].append(None if not i_take or s_i >= len(sec) else
                                    ("P", "W")[s_i] if s_i < 2 else f"A{s_i - 2}")
@@ -256,7 +237,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             return last_row_cycle + 2 + e.post_pipe
         # activation generator (uses the register values of this cycle)
         new_beat = None
-        if a_ld[0] and g_have:
+        if a_rd:
             i = g_i
             if OS:
                 k = i % K
@@ -266,16 +247,15 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                 jj = i % (kc * mb)
                 c, mm = divmod(jj, mb)
                 new_beat = (c == kc - 1, mm == mb - 1, g_blk)
-        apipe.step(s_take, a_ld, 1 if g_have else 0, new_beat)
-        if a_ld[0]:
-            if g_have:
-                g_i += 1
-                if g_i == block_beats[g_blk]:
-                    g_i = 0
-                    g_blk += 1
-                    released += 1
-                    if g_blk == nb:
-                        g_done = True
+        apipe.step(s_take, a_rd, new_beat)
+        if a_rd:
+            g_i += 1
+            if g_i == block_beats[g_blk]:
+                g_i = 0
+                g_blk += 1
+                released += 1
+                if g_blk == nb:
+                    g_done = True
         # parser / unpacker
         if s_i < len(sec):
             ww, n = sec[s_i]

@@ -6,7 +6,7 @@ Configuration and buffer sizes: :mod:`macforge.golden.engine_config`.
 Structure::
 
     s_axis -> parser -> unpackers (params / weights / activations) -> P, W, A[2] buffers
-    A[bank], W --(issue generators: read stage, issue_pipe registers, skid)--> array --> post (bias, requant) -> m_axis
+    A[bank], W --(issue generators: read stage, issue queue)--> array --> post (bias, requant) -> m_axis
 
 Loading (parser, one ``s_axis`` beat per cycle at most). State ``IDLE`` takes the command word (only when
 the previous job is completely finished), then ``PARAM``, ``WGT``, ``ACT`` consume *words* from three
@@ -21,12 +21,13 @@ Issue. Block ``b`` is issued when it is completely loaded (``b < loaded``, i.e. 
 weight generator streams ``W[t*Kp + c*R + r]`` rows (it may run ahead: the array's weight double buffer
 gates it) and an activation generator streams, per tile and K-chunk ``c``, the block's ``mb`` words
 ``A[bank][c*mb + m]`` (``first`` on ``c = 0``, ``last`` on the final chunk, ``tlast`` on ``m = mb-1``).
-Each generator owns a synchronous memory read port and one output register (*stage*): a new address is
-read whenever the stage is empty or its beat moves on. Behind the stage come ``EngineConfig.issue_pipe``
-plain registers (1 with the pipelining option: the block RAM's clock-to-out and the route to the array end
-in a flip-flop) and a skid register (:func:`macforge.rtl.skid.issue_pipe`), so the array's combinational
-``ready`` never reaches the generators; the array sees one beat per cycle, ``1 + issue_pipe`` cycles after
-the read. The bank is released when its final word has been read.
+Each generator owns a synchronous memory read port (always enabled; its read data is the *stage*) and a
+queue of ``EngineConfig.issue_depth`` registers (:func:`macforge.rtl.skid.issue_queue`): it reads a word
+whenever the queue's registered ``room`` flag is set, the stage empties into the queue in the next cycle
+and the array takes the queue's head. So the generator's advance is a flip-flop (the array's combinational
+``ready`` reaches only the queue's read pointer), the block RAM's clock-to-out ends in the queue registers,
+and the array sees one beat per cycle from two cycles after the read. The bank is released when its final
+word has been read.
 
 Post-processing (one cycle, C lanes in parallel, on each array output row): ``v = y + bias`` (33 bits),
 then for requant jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an
@@ -86,7 +87,7 @@ from macforge.golden.requant import MAX_SHIFT
 from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
 from .dsp import ECP5_MUL_WIDTH, RegisteredProduct
 from .os_array import OsArray
-from .skid import issue_pipe
+from .skid import issue_queue
 from .ws_array import WsArray
 
 
@@ -557,38 +558,37 @@ class Engine(wiring.Component):
         credit = Signal(range(O_DEPTH + 2), init=O_DEPTH + 1)
         cr_ok = Signal(init=1)              # credit >= ROWS_PER_LAST (registered)
         cr_ret = Signal()                   # m_axis takes a result row (defined on the output side)
-        s_valid = Signal()
-        m.d.comb += s_valid.eq(sv & (~s_last | cr_ok))
-        # between the stage and ``array.s``: ``EngineConfig.issue_pipe`` plain registers (the memory's
-        # clock-to-out and the route to the array end there; each adds a cycle) and a skid register
-        # (:func:`macforge.rtl.skid.issue_pipe`): the stage hands its beat on when ``s_en`` (a function of
-        # the chain's valid flip-flops), so the array's combinational ``s.ready`` reaches only the skid
-        # register, never the generator's loops or the read enables of the memories. A beat the array
-        # refuses waits in the skid register while the stages behind it fill: no bubble after a stall.
-        s_take = Signal()
-        s_en = Signal()
-        m.d.comb += s_take.eq(s_valid & s_en)
+        # between the read stage and ``array.s``: a queue of ``EngineConfig.issue_depth`` registers
+        # (:func:`macforge.rtl.skid.issue_queue`): the generator reads while the queue's registered
+        # ``room`` flag is set, so its advance is a flip-flop (not the array's combinational ``s.ready``),
+        # the memories are always enabled, and the block RAM's clock-to-out ends in the queue registers.
+        # A beat that makes output rows leaves the queue only while ``cr_ok`` (output credits).
+        s_take = Signal()                   # the array takes the queue's head
+        s_qne = Signal()
+        adv = Signal()                      # the generator may read this cycle (the queue has room)
+        g_rd = Signal()                     # ... and reads (adv & g_have)
         cr_next = Signal(range(O_DEPTH + 2))
-        m.d.comb += cr_next.eq(credit + cr_ret - Mux(s_take & s_last, ROWS_PER_LAST, 0))
+        m.d.comb += cr_next.eq(credit + cr_ret - Mux(s_take & arr.s.payload.last, ROWS_PER_LAST, 0))
         m.d.sync += [credit.eq(cr_next), cr_ok.eq(cr_next >= ROWS_PER_LAST)]
-        adv = Signal()
-        m.d.comb += adv.eq(~sv | s_take)
         g_have = Signal()
         m.d.comb += g_have.eq(~g_done & a_occ.any())     # g_blk < loaded
-        m.d.comb += [a_rd.en.eq(adv), a_rd.addr.eq(g_addr)]
+        m.d.comb += g_rd.eq(adv & g_have)
+        m.d.comb += [a_rd.en.eq(1), a_rd.addr.eq(g_addr)]     # always enabled: the stage is valid only after g_rd
         g_base = Mux(g_bank, D, 0)
         if OS:
-            m.d.comb += [w_rd.en.eq(adv), w_rd.addr.eq(g_waddr)]
+            m.d.comb += [w_rd.en.eq(1), w_rd.addr.eq(g_waddr)]
             g_sweep_end = gk.last
         else:
             g_sweep_end = gr.rl & gk.last
         g_blk_end = Signal()
         m.d.comb += g_blk_end.eq(g_sweep_end & gn.last)
-        with m.If(start):
-            m.d.sync += [g_bank.eq(0), g_addr.eq(0), g_waddr.eq(0), g_done.eq(0), sv.eq(0)]
-        with m.Elif(adv):
-            m.d.sync += sv.eq(g_have)
-            with m.If(g_have):
+        # cleared in ``setup`` (cycle 1, a flip-flop; nothing is loaded yet) rather than with ``start``
+        # (which depends on ``s_axis_tvalid``): the same cycles, one logic level less before the loops
+        m.d.sync += sv.eq(g_rd)
+        with m.If(setup):
+            m.d.sync += [g_bank.eq(0), g_addr.eq(0), g_waddr.eq(0), g_done.eq(0)]
+        with m.Else():
+            with m.If(g_rd):
                 m.d.sync += [s_first.eq(g_cf), s_last.eq(gk.last), s_tlast.eq(0 if OS else gr.rl)]
                 if OS:
                     with m.If(gk.last):
@@ -628,30 +628,29 @@ class Engine(wiring.Component):
         else:
             m.d.comb += [s_beat.a.eq(a_rd.data),
                          s_beat.first.eq(s_first), s_beat.last.eq(s_last), s_beat.tlast.eq(s_tlast)]
-        s_ld, s_payload = issue_pipe(m, arr.s, s_valid, s_beat, e.issue_pipe, name="s")
-        m.d.comb += [s_en.eq(s_ld), arr.s.payload.eq(s_payload)]
+        s_room, s_qtake, s_qne_ = issue_queue(m, arr.s, sv, s_beat, g_rd, e.issue_depth, name="s",
+                                              gate=~arr.s.payload.last | cr_ok)
+        m.d.comb += [adv.eq(s_room), s_take.eq(s_qtake), s_qne.eq(s_qne_)]
         if not OS:
             # --- WS weight generator feeding array.w: loops block > tile > chunk > rows r of the chunk
             hk, hn, hm = Loop("h_k", R), Loop("h_n", C), Loop("h_m", B)
             hr = Rows("h")
             h_addr = Signal(range(e.w_depth + 1), name="h_addr")
             h_done = Signal(name="h_done")
-            wv = Signal()
-            w_take = Signal()           # the stage hands its row on (to array.w or the skid register)
-            w_en = Signal()
-            m.d.comb += w_take.eq(wv & w_en)
-            wadv = Signal()
-            m.d.comb += wadv.eq(~wv | w_take)
+            wv = Signal()               # read stage valid
+            wadv = Signal()             # the weight queue has room
             h_have = Signal()
             m.d.comb += h_have.eq(~h_done & h_occ.any())     # h_blk < loaded
-            m.d.comb += [w_rd.en.eq(wadv), w_rd.addr.eq(h_addr)]
+            h_rd = Signal()
+            m.d.comb += h_rd.eq(wadv & h_have)
+            m.d.comb += [w_rd.en.eq(1), w_rd.addr.eq(h_addr)]
             h_blk_end = Signal()
             m.d.comb += h_blk_end.eq(hr.rl & hk.last & hn.last)
-            with m.If(start):
-                m.d.sync += [h_addr.eq(0), h_done.eq(0), wv.eq(0)]
-            with m.Elif(wadv):
-                m.d.sync += wv.eq(h_have)
-                with m.If(h_have):
+            m.d.sync += wv.eq(h_rd)
+            with m.If(setup):
+                m.d.sync += [h_addr.eq(0), h_done.eq(0)]
+            with m.Else():
+                with m.If(h_rd):
                     m.d.sync += h_addr.eq(h_addr + 1)
                     with m.If(hr.rl):
                         m.d.sync += hr.load(R - 1, R == 1)
@@ -668,9 +667,9 @@ class Engine(wiring.Component):
                             m.d.sync += h_done.eq(1)
             with m.If(setup):
                 m.d.sync += [*hk.load(jK, c_cl0), *hn.load(jN, c_tl0), *hm.load(jM, c_bl0), *hr.load(R - 1, R == 1)]
-            # input skid register for the weight rows, as for array.s (no cycle count changes)
-            w_ld, w_payload = issue_pipe(m, arr.w, wv, w_rd.data, e.issue_pipe, name="w")
-            m.d.comb += [w_en.eq(w_ld), arr.w.payload.eq(w_payload)]
+            # the weight rows go through their own queue, as for array.s
+            w_room, _, _ = issue_queue(m, arr.w, wv, w_rd.data, h_rd, e.issue_depth, name="w")
+            m.d.comb += wadv.eq(w_room)
 
         # ================= output side: post-processing, m_axis =================
         # loops block > tile > rows (OS: R, WS: the block's mb); lanes < N (o_mask) and, OS, rows < M (o_rv)
@@ -821,7 +820,7 @@ class Engine(wiring.Component):
         stopped = Signal()
         m.d.comb += stopped.eq(g_done | (err & p_wait & ~a_occ.any()))      # g_blk == loaded
         drained = Signal()
-        m.d.comb += drained.eq(stopped & ~o_pend.any() & ~sv & ~pv & pipe_empty & ~f_ne)
+        m.d.comb += drained.eq(stopped & ~o_pend.any() & ~sv & ~s_qne & ~pv & pipe_empty & ~f_ne)
         o_bdone = Signal()                   # the final row of a block is taken from the array
         with m.If(o_take):
             with m.If(orow.rl):

@@ -21,7 +21,7 @@ after a stall it resumes one cycle after the skid beat is taken.
 
 from __future__ import annotations
 
-from amaranth import Mux, Signal
+from amaranth import Array, Mux, Signal, Value
 
 
 def skid_output(m, o, valid, data, name: str = "skid"):
@@ -43,30 +43,43 @@ def skid_output(m, o, valid, data, name: str = "skid"):
     return en, payload
 
 
-def issue_pipe(m, o, valid, data, regs: int, name: str):
-    """Feed stream ``o`` from a read stage (``valid``/``data``, e.g. a memory's read data and the flags
-    registered with its address) through ``regs`` plain registers and a skid register (:func:`skid_output`).
 
-    Returns ``(ld, payload)``: ``ld`` -- the read stage's beat leaves this cycle if it is valid (and the
-    stage may load a new one), a function of the pipeline's ``valid`` flip-flops only, never of
-    ``o.ready``; ``payload`` -- what ``o`` carries (the caller assigns ``o.payload``).
+def issue_queue(m, o, valid, data, rd, depth: int, name: str, gate=None):
+    """Feed stream ``o`` from a memory read stage through a queue of ``depth`` registers, with a
+    *registered* room flag for the reader.
 
-    Register ``i`` loads when it is empty or its beat leaves (``ld_i = ~v_i | ld_{i+1}``, the last one's
-    beat leaves when the skid register is empty). Timing: a beat offered by the read stage in cycle ``t``
-    is offered on ``o`` in ``t + regs``; every register of the chain advances together, so a beat that
-    ``o`` refuses waits in the skid register while the stages behind it fill: after a stall ``o`` sees
-    one beat per cycle again without a bubble. Order is kept; nothing is lost or duplicated.
+    ``valid``/``data``: the read stage (a word read in the previous cycle and the flags registered with
+    its address); it empties into the queue in every cycle (the room flag guarantees the space).
+    ``rd``: the reader reads a word in this cycle (so ``valid`` is 1 in the next one). ``gate``
+    (optional, may depend on ``o.payload``): the head may leave only while it is 1 (a credit check).
+
+    Returns ``(room, take, nonempty)``. ``room`` is a flip-flop: 1 when the queue can hold the stage's
+    beat and one more read, i.e. ``count' + rd <= depth - 1`` computed one cycle ahead; the reader reads
+    only while ``room``, so its advance never depends on ``o.ready``, and ``o``'s combinational ``ready``
+    reaches only the queue's read pointer. ``take``: ``o`` takes the head this cycle.
+
+    Timing: a word read in cycle ``t`` is in the stage in ``t + 1`` and offered on ``o`` from ``t + 2``
+    (the queue's registers end the memory's clock-to-out and the route); with ``o.ready`` high the queue
+    holds at most one beat and the reader reads every cycle; while ``o`` stalls the reader runs ahead
+    until the queue is full (``depth`` beats), after a stall ``o`` gets one beat per cycle again. Order
+    is kept; nothing is lost or duplicated (invariant ``count + valid <= depth``).
     """
-    vs, ds = [valid], [data]
-    for i in range(regs):
-        vs.append(Signal(name=f"{name}_r{i}_valid"))
-        ds.append(Signal.like(data, name=f"{name}_r{i}_data"))
-    en, payload = skid_output(m, o, vs[-1], ds[-1], name=f"{name}_skid")
-    ld = en
-    for i in range(regs, 0, -1):
-        ld_i = Signal(name=f"{name}_r{i - 1}_ld")
-        m.d.comb += ld_i.eq(~vs[i] | ld)
-        with m.If(ld_i):
-            m.d.sync += [vs[i].eq(vs[i - 1]), ds[i].eq(ds[i - 1])]
-        ld = ld_i
-    return ld, payload
+    assert depth >= 2 and depth & (depth - 1) == 0, "depth: a power of two >= 2"
+    width = len(Value.cast(data))
+    store = Array(Signal(width, name=f"{name}_q{i}") for i in range(depth))
+    wa = Signal(range(depth), name=f"{name}_qwa")
+    ra = Signal(range(depth), name=f"{name}_qra")
+    cnt = Signal(range(depth + 1), name=f"{name}_qcnt")
+    ne = Signal(name=f"{name}_qne")
+    room = Signal(init=1, name=f"{name}_room")
+    take = Signal(name=f"{name}_take")
+    m.d.comb += o.payload.eq(store[ra])
+    m.d.comb += [o.valid.eq(ne & (1 if gate is None else gate)), take.eq(o.valid & o.ready)]
+    with m.If(valid):
+        m.d.sync += [store[wa].eq(Value.cast(data)), wa.eq(wa + 1)]
+    with m.If(take):
+        m.d.sync += ra.eq(ra + 1)
+    cnt_next = Signal(range(depth + 1), name=f"{name}_qcnt_next")
+    m.d.comb += cnt_next.eq(cnt + valid - take)
+    m.d.sync += [cnt.eq(cnt_next), ne.eq(cnt_next != 0), room.eq(cnt_next + rd <= depth - 1)]
+    return room, take, ne
