@@ -581,7 +581,7 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
          "(equiv_make / equiv_simple / equiv_induct, the signals that differ excluded round by round: proven "
          "equivalent when every output and every other signal is proven equal).",
          "", "| target | testbench jobs | mutants | killed | survived | proven equivalent | bounded equivalent "
-         "| kill ratio raw | kill ratio excl. proven equivalent | build s | clean run s | mutant runs s | equiv s |",
+         "| kill ratio raw | kill ratio excl. proven equivalent | build s | clean run s | mutant runs s | equiv s (last pass) |",
          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     L += [f"| {p['target']} | {p['jobs']} | {p['mutants']} | {p['killed']} | {p['survived']} | {p['equivalent_proved']} "
           f"| {p['equivalent_bmc']} | {100 * p['kill_ratio_raw']:.1f} % | {100 * p['kill_ratio']:.1f} % | "
