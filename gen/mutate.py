@@ -144,8 +144,11 @@ def engine_jobs(e: EngineConfig) -> list[dict]:
         # small M0 / S / bias: the low bits of the requantization products reach the results
         jobs.append({"M": e.max_m, "K": 1, "N": e.max_n, "requant": True, "precision": p, "m0": [1, 64],
                      "shift": [6, 14], "bias": [-64, 64]})
+        # mid-size M0 (its bits 12..19 matter) with S where acc * M0 >> S stays mostly inside int8
         jobs.append({"M": e.max_m, "K": 5, "N": e.max_n, "requant": True, "precision": p, "m0": [1 << 12, 1 << 20],
-                     "shift": [24, 34], "relu": True})
+                     "shift": [32, 41], "relu": False})
+        jobs.append({"M": e.max_m, "K": 3, "N": e.max_n, "requant": True, "precision": p, "m0": [1 << 24, 1 << 31],
+                     "shift": [40, 48], "relu": True, "idle": 0.2, "bp": 0.3})
     jobs.append({"kind": "burst", "idle": 0.2, "bp": 0.3,
                  "layers": [{"M": 2 * br, "K": 7, "N": e.cols + 1, "relu": True, "requant": True},
                             {"M": 1, "K": e.max_k, "N": 2, "relu": False, "requant": False},
