@@ -869,17 +869,26 @@ class Engine(wiring.Component):
         f_cnt_next = Signal(range(O_DEPTH + 1))
         m.d.comb += f_cnt_next.eq(f_cnt + push - pop)
         m.d.sync += [f_cnt.eq(f_cnt_next), f_ne.eq(f_cnt_next != 0)]
-        with m.If(pop):
-            m.d.sync += [pv.eq(1), pdata.eq(f_rd.data[:e.out_width]), plast.eq(f_rd.data[e.out_width]),
-                         puser.eq(0), p_data.eq(1)]
-        with m.Elif(out_fire & p_free):
-            m.d.sync += [pv.eq(1), pdata.eq(new_row), plast.eq(out_last), puser.eq(0), p_data.eq(1)]
-        with m.Elif(p_caps & p_free):
-            m.d.sync += p_data.eq(0)
-            m.d.sync += [pv.eq(1), pdata.eq(Array([Const(w, 32) for w in caps])[caps_i]),
-                         plast.eq(caps_i == n_caps - 1), puser.eq(0)]
-        with m.Elif(drained & err & ~fin_err_sent & p_wait):
-            m.d.sync += [pv.eq(1), pdata.eq(code), plast.eq(1), puser.eq(1), fin_err_sent.eq(1), p_data.eq(0)]
+        # output register sources, in priority order: FIFO head, a new row, a capabilities word, the
+        # error beat. The source is chosen by flip-flops only (f_ne, the post pipeline's valid, the
+        # state); ``m_axis_tready`` enters only the load enable (``p_free``), so it never passes
+        # through the data select of the wide register. (The error beat needs ``drained``, i.e. an
+        # empty output register, FIFO and post pipeline, so no other source competes with it.)
+        err_beat = Signal()
+        m.d.comb += err_beat.eq(drained & err & ~fin_err_sent & p_wait)
+        caps_word = Array([Const(w, 32) for w in caps])[caps_i]
+        p_load = Signal()
+        m.d.comb += p_load.eq((p_free & (f_ne | out_fire | p_caps)) | err_beat)
+        with m.If(p_load):
+            m.d.sync += [
+                pv.eq(1),
+                pdata.eq(Mux(f_ne, f_rd.data[:e.out_width], Mux(out_fire, new_row, Mux(p_caps, caps_word, code)))),
+                plast.eq(Mux(f_ne, f_rd.data[e.out_width], Mux(out_fire, out_last, ~p_caps | (caps_i == n_caps - 1)))),
+                puser.eq(~f_ne & ~out_fire & ~p_caps),
+                p_data.eq(f_ne | out_fire),
+            ]
+        with m.If(err_beat):
+            m.d.sync += fin_err_sent.eq(1)
         m.d.comb += job_done.eq(drained & p_wait & (~err | fin_err_sent))
         return m
 
