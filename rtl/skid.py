@@ -1,4 +1,7 @@
-"""Output skid register: the array's advance enable becomes a flip-flop instead of ``o.ready`` logic.
+"""Registered stream decoupling: the array's output skid register (:func:`skid_output`) and the engine's
+issue queue (:func:`issue_queue`), so that a combinational ``ready`` never fans out into wide logic.
+
+Output skid register: the array's advance enable becomes a flip-flop instead of ``o.ready`` logic.
 
 Without it an array advances when ``~o.valid | o.ready``: the downstream ``ready`` (and the output register's
 ``valid``) fan out combinationally to the clock enable of every register in the array -- thousands of
