@@ -158,7 +158,22 @@ class Netlist:
                "  input clk;", "  wire clk;", "  input rst;", "  wire rst;"]
         for n, (w, io) in top_ports.items():
             out += [f"  {'input' if io == 'i' else 'output'} {rng(w)}{n};", f"  wire {rng(w)}{n};"]
-        out += [f"  wire {rng(w)}{n};" for n, w in self.nets.items()]
+        # only the nets an instance connects (a net recorded but then bypassed, e.g. the edge's ``ys``
+        # connected to the concatenation of the de-skew outputs, would be an undriven, unused wire)
+        used = set()
+
+        def mark(r):
+            if isinstance(r, str):
+                used.add(r)
+            elif isinstance(r, tuple):
+                used.add(r[0])
+            elif isinstance(r, list):
+                for x in r:
+                    mark(x)
+        for inst in self.insts:
+            for r in inst.conns.values():
+                mark(r)
+        out += [f"  wire {rng(w)}{n};" for n, w in self.nets.items() if n in used and n not in top_ports]
         for inst, d in zip(self.insts, defs):
             d.instances.append(inst.name)
             conns = [f"    .{c}({c})" for c in d.clocked]

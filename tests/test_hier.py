@@ -59,6 +59,8 @@ def test_module_count_independent_of_size(df):
     assert v.count("\nmodule macforge_cell_parallel_") == 1 and v.count("\nmodule macforge_edge_parallel_") == 1
     if df == "ws":
         assert " post_c1 (" in v and v.count("\nmodule macforge_post_parallel_") == 1
+    top = v[v.index(f"\nmodule {ArrayConfig(rows=3, cols=2, dataflow=df).top_name}("):]
+    assert " ys;" not in top        # the edge's ys input is the de-skew outputs' concatenation, no top wire
 
 
 def test_manifest_lists_hierarchy(tmp_path):
@@ -82,3 +84,17 @@ def test_gen_help_states_size_limits(capsys):
     assert f"rows, {ROWS_RANGE[0]}..{ROWS_RANGE[1]} (rows x cols at most {PES_MAX})" in out
     assert f"cols, {COLS_RANGE[0]}..{COLS_RANGE[1]}" in out
     assert (ROWS_RANGE, COLS_RANGE, PES_MAX) == ((1, 256), (1, 256), 128 * 128)
+
+
+def test_zero_meminit_fast_path_writes_the_same_text(monkeypatch):
+    """The one-constant zero initializer of the WS accumulator memory (rtl/hier.py ``_fast_zero_meminit``)
+    gives the same Verilog, byte for byte, as Amaranth's bit-by-bit one (same zero initial contents)."""
+    import contextlib
+
+    from macforge.rtl import hier
+    cfg = ArrayConfig(rows=2, cols=3, dataflow="ws", max_m=5)
+    fast = to_verilog(cfg)
+    monkeypatch.setattr(hier, "_fast_zero_meminit", contextlib.nullcontext)
+    slow = to_verilog(cfg)
+    assert fast == slow
+    assert "    acc[4] = 72'h" + "0" * 18 + ";\n" in fast           # the zero init is still written
