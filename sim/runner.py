@@ -243,6 +243,7 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
         fcntl.flock(lock, fcntl.LOCK_EX)
         vfile = bdir / f"{top}.v"
         if stamp.exists() and (bdir / top).exists():
+            drop_pch(bdir)          # a build cached before the headers were dropped
             return SimModel(top, bdir, vfile, 0.0, True, waves)
         vfile.write_text(verilog_text)
         sources = [vfile]
@@ -263,7 +264,27 @@ def build(verilog_text: str, top: str, *, public_all: bool = False, verbose: boo
         )
         dt = time.perf_counter() - t0
         stamp.write_text(f"{dt:.3f}\n")
+        drop_pch(bdir)
         return SimModel(top, bdir, vfile, dt, False, waves)
+
+
+def drop_pch(build_dir: Path) -> int:
+    """Delete the precompiled headers (``*.gch``) of a finished build; returns the bytes freed.
+
+    ``verilated.mk`` compiles ``Vtop__pch.h.{fast,slow}.gch`` (2 x 97 MB for a 64x64 array, 59 GB over
+    ``build/sim`` in one session) only to speed up the build's own C++ compiles; running the model never
+    reads them. A cached build is used without ``make`` (:func:`build` returns at the ``.built`` stamp);
+    a rebuild in the same folder (stamp or executable missing) runs Verilator and ``make`` again, which
+    regenerates the headers it needs (a missing ``.gch`` is an out-of-date target), and different
+    sources or options are another cache key, hence another, fresh folder."""
+    freed = 0
+    for f in Path(build_dir).glob("*.gch"):
+        try:
+            freed += f.stat().st_size
+            f.unlink()
+        except OSError:
+            pass
+    return freed
 
 
 def run(model: SimModel, test_module: str, job: dict, *, testcase: str | None = None,
