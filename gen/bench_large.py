@@ -18,11 +18,18 @@ measured in fresh subprocesses, one design at a time (no two large builds run to
   (checked against :mod:`macforge.golden.cycles`); ``cycles_per_s`` of the clock loop;
 * ``synth``: Yosys ``synth_ecp5`` with ``keep_hierarchy`` on the cell / post-unit definitions (each is
   synthesized once, ``stat`` counts every instance; the rest is flattened: ``synth_ecp5 -noflatten``
-  trips an abc9 assertion on the WS top's front end), ``-noabc9`` if abc9 fails (``synth.command``); wall time
+  trips an abc9 assertion on the WS top's front end), ``-dff`` then ``-noabc9`` if that fails (``synth.command``); wall time
   (``synth_s``: both attempts when the first failed) and cells, for sizes up to ``--synth-max``.
 
 Each stage has a timeout (``--timeout``, default 1800 s); a stage that fails or times out is recorded
-with its error and the rest go on. Writes ``<out>/large.json`` and ``<out>/large.png`` (every figure
+with its error and the rest go on.
+
+Resumable, per row and per column: every finished stage is written to ``<out>/large.json`` at once
+(with ``<stage>_load``, the 1-minute load average when it ended, and ``<stage>_at``, UTC), and a later
+run with the same ``--out`` skips the cells already there (failed cells are retried); ``--stages``
+picks the columns (e.g. ``--stages emit,lint --sizes 128``), ``--redo`` re-measures stages,
+``--fresh`` ignores the file. A cell left out by ``--build-max`` / ``--synth-max`` is listed in the
+row's ``not_measured`` with that reason. Writes ``<out>/large.json`` and ``<out>/large.png`` (every figure
 against R x C, log-log, with the fitted growth exponent: ``figure ~ (R x C)^e`` over the measured sizes).
 """
 
@@ -101,6 +108,7 @@ def stage_build_sim(size: int, df: str, work: Path, build_args: list[str]) -> di
                   "model_equals_measured": r["cycles"] == r["model"], "wall_s": round(r["wall_s"], 3),
                   "cycles_per_s": round(r["cycles"] / r["wall_s"], 1) if r["wall_s"] > 0 else None,
                   "process_wall_s": round(time.perf_counter() - t, 2)}
+    shutil.rmtree(model.build_dir, ignore_errors=True)     # a 64x64 build folder holds GBs of objects
     return out
 
 
@@ -110,8 +118,9 @@ def stage_synth(size: int, df: str, work: Path, timeout: float) -> dict:
     cfg = _cfg(size, df)
     top = cfg.top_name
     t = time.perf_counter()
-    # fallback: the classic ABC mapping (-noabc9) if abc9 fails, recorded in ``command``
-    for opts in ("", "-noabc9"):
+    # fallbacks, recorded in ``command``: ``-dff`` (Yosys's abc9 trips an internal assertion on the WS
+    # 8x8 top, as in macforge.gen.synth), then the classic ABC mapping (-noabc9)
+    for opts in ("", "-dff", "-noabc9"):
         # the PE and post-unit definitions keep their hierarchy (synthesized once each), the rest is flattened
         script = (f"read_verilog {top}.v; hierarchy -top {top}; "
                   f"setattr -mod -set keep_hierarchy 1 macforge_cell_* macforge_post_*; "
@@ -195,17 +204,41 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    L = ["| array | emit s | Verilog MB | modules | lint s | build s | build MB | sim cyc/s | synth s | cells |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def f(v, fmt="{:.1f}"):
-        return "-" if v is None else fmt.format(v)
+    """Markdown table of ``rows``: one line per design, then the fitted growth exponent per column and
+    dataflow. A missing cell reads ``not measured (<reason>)`` (the row's ``not_measured``) or
+    ``failed`` (its ``<stage>_error`` in the JSON); ``load``: 1-minute load average at the end of emit /
+    lint / build / synth."""
+    cols = [("emit_s", "emit", "{:.2f}"), ("verilog_bytes", "emit", "{:.2f}"), ("modules", "emit", "{}"),
+            ("lint_s", "lint", "{:.1f}"), ("build_s", "build", "{:.1f}"), ("build_peak_rss_mb", "build", "{:.0f}"),
+            ("sim.cycles_per_s", "build", "{:.0f}"), ("synth_s", "synth", "{:.1f}"),
+            ("synth.total_cells", "synth", "{}")]
+    L = ["| array | emit s | Verilog MB | modules | lint s | build s | build MB | sim cyc/s | synth s | cells "
+         "| load (emit / lint / build / synth) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['dataflow'].upper()} {r['rows']}x{r['cols']} | {f(r.get('emit_s'), '{:.2f}')} | "
-                 f"{f(r.get('verilog_bytes') and r['verilog_bytes'] / 1e6, '{:.2f}')} | {f(r.get('modules'), '{}')} | "
-                 f"{f(r.get('lint_s'))} | {f(r.get('build_s'))} | {f(r.get('build_peak_rss_mb'), '{:.0f}')} | "
-                 f"{f(_get(r, 'sim.cycles_per_s'), '{:.0f}')} | {f(r.get('synth_s'))} | "
-                 f"{f(_get(r, 'synth.total_cells'), '{}')} |")
+        cells = []
+        for key, st, fmt in cols:
+            v = _get(r, key)
+            if v is not None and key == "verilog_bytes":
+                v = v / 1e6
+            if v is not None:
+                cells.append(fmt.format(v) + ("" if key != "sim.cycles_per_s" or _get(r, "sim.model_equals_measured")
+                                              else " (cycles != model)")
+                             + (f" (from {r[st + '_source']})" if r.get(f"{st}_source") else ""))
+            elif f"{st}_error" in r:
+                cells.append("failed")
+            else:
+                cells.append(f"not measured ({r.get('not_measured', {}).get(st, 'stage not run')})")
+        load = " / ".join("-" if r.get(f"{st}_load") is None else f"{r[f'{st}_load']:.1f}" for st in STAGES)
+        L.append(f"| {r['dataflow'].upper()} {r['rows']}x{r['cols']} | " + " | ".join(cells) + f" | {load} |")
+    for df in ("os", "ws"):
+        ex = []
+        for key, _, _ in cols:
+            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            pts = [(x, y) for x, y in pts if y is not None]
+            e = _growth(pts) if len({x for x, _ in pts}) > 1 else None
+            ex.append("-" if e is None else f"{e:.2f} ({len(pts)} sizes)")
+        L.append(f"| growth exponent {df.upper()} | " + " | ".join(ex) + " | |")
     return "\n".join(L)
 
 
@@ -220,6 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per stage")
     ap.add_argument("--build-args", default=" ".join(LARGE_BUILD_ARGS),
                     help="extra Verilator options of the builds (default: %(default)r, see LARGE_BUILD_ARGS)")
+    ap.add_argument("--stages", type=lambda t: t.split(","), default=list(STAGES),
+                    help="stages (columns) to measure, of emit,lint,build,synth (default: all)")
+    ap.add_argument("--redo", type=lambda t: t.split(","), default=[],
+                    help="re-measure these stages even where <out>/large.json has them")
+    ap.add_argument("--fresh", action="store_true", help="ignore the results in <out>/large.json")
+    ap.add_argument("--record", action="append", default=[], metavar="DF,SIZE,STAGE,KEY=V,...,source=TEXT",
+                    help="record a figure measured elsewhere (e.g. by tests/test_large.py) into the row's STAGE "
+                         "cell: numbers for KEY, source required; the table marks it 'from <source>'")
     ap.add_argument("--replot", action="store_true",
                     help="only redraw large.png / large.md from an existing large.json (e.g. of a partial run)")
     ap.add_argument("--stage", nargs=3, metavar=("STAGE", "SIZE", "DF"), help=argparse.SUPPRESS)
@@ -251,43 +292,111 @@ def main(argv: list[str] | None = None) -> int:
         (out / "large.md").write_text(table(rows) + "\n")
         print(table(rows))
         return 0
-    simroot = out / "simcache"
-    shutil.rmtree(simroot, ignore_errors=True)
-    env = dict(os.environ, MACFORGE_BUILD=str(simroot))
     res_file = out / "large.json"
+    bad = [st for st in args.stages + args.redo if st not in STAGES]
+    if bad:
+        ap.error(f"--stages / --redo: unknown stage(s) {', '.join(bad)}; allowed: {', '.join(STAGES)}")
+    stages = [st for st in STAGES if st in args.stages]
     rows: list[dict] = []
+    if res_file.exists() and not args.fresh:
+        rows = json.loads(res_file.read_text()).get("rows", [])
+    if args.record:
+        for rec in args.record:
+            df, size, st, *kvs = rec.split(",")
+            kv = dict(x.split("=", 1) for x in kvs)
+            if df not in ("os", "ws") or st not in STAGES or "source" not in kv or len(kv) < 2:
+                ap.error(f"--record {rec!r}: expected DF (os|ws),SIZE,STAGE ({'|'.join(STAGES)}),KEY=NUMBER,...,source=TEXT")
+            row = _find_row(rows, int(size), df)
+            if row is None:
+                row = {"rows": int(size), "cols": int(size), "dataflow": df, "mac": "parallel"}
+                rows.append(row)
+            row[f"{st}_source"] = kv.pop("source")
+            row.update({k: float(v) for k, v in kv.items()})
+            row.pop(f"{st}_error", None)
+            row.get("not_measured", {}).pop(st, None)
+        rows.sort(key=lambda r: (r["rows"] * r["cols"], r["dataflow"]))
+        res_file.write_text(json.dumps(_doc(rows, time.time()), indent=2) + "\n")
+        print(table(rows))
+        return 0
+    simroot = out / "simcache"
+    env = dict(os.environ, MACFORGE_BUILD=str(simroot))
     t0 = time.time()
-    # warm-up: compiles the design-independent Verilator runtime objects once (untimed)
-    _run_stage("emit", 2, "os", out, args, env)
-    warm = out / "warmup"
-    warm.mkdir(exist_ok=True)
-    _run_stage("emit", 2, "os", warm, args, env)
-    _run_stage("build", 2, "os", warm, args, env)
+
+    def save():
+        res_file.write_text(json.dumps(_doc(rows, t0), indent=2) + "\n")
+
+    warmed = False
     for size in args.sizes:
         for df in args.dataflows:
+            row = _find_row(rows, size, df)
+            if row is None:
+                row = {"rows": size, "cols": size, "dataflow": df, "mac": "parallel"}
+                rows.append(row)
             work = out / f"{df}_{size}x{size}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
-            row = {"rows": size, "cols": size, "dataflow": df, "mac": "parallel"}
-            print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: emit", flush=True)
-            row.update(_run_stage("emit", size, df, work, args, env))
-            if "emit_error" not in row:
-                print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: lint", flush=True)
-                row.update(_run_stage("lint", size, df, work, args, env))
-                if size <= args.build_max:
-                    print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: build + sim", flush=True)
-                    row.update(_run_stage("build", size, df, work, args, env))
-                if size <= args.synth_max:
-                    print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: synth", flush=True)
-                    row.update(_run_stage("synth", size, df, work, args, env))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            res_file.write_text(json.dumps(_doc(rows, t0), indent=2) + "\n")
-    res_file.write_text(json.dumps(_doc(rows, t0), indent=2) + "\n")
+            work.mkdir(parents=True, exist_ok=True)
+            vfile = work / f"{_cfg(size, df).top_name}.v"
+            skip = row.setdefault("not_measured", {})
+            for st in stages:
+                if st == "build" and size > args.build_max:
+                    skip.setdefault(st, f"above --build-max {args.build_max}")
+                    continue
+                if st == "synth" and size > args.synth_max:
+                    skip.setdefault(st, f"above --synth-max {args.synth_max}")
+                    continue
+                if _done(row, st) and st not in args.redo:
+                    continue
+                if st != "emit" and not vfile.exists():
+                    # the Verilog of a resumed row (emission is deterministic); its figures stay as recorded
+                    got = _run_stage("emit", size, df, work, args, env)
+                    if "emit_error" in got:
+                        row.update(got)
+                        break
+                if st == "build" and not warmed:
+                    # a fresh build root, then the design-independent Verilator runtime objects (untimed)
+                    shutil.rmtree(simroot, ignore_errors=True)
+                    warm = out / "warmup"
+                    warm.mkdir(exist_ok=True)
+                    _run_stage("emit", 2, "os", warm, args, env)
+                    _run_stage("build", 2, "os", warm, args, env)
+                    warmed = True
+                print(f"[{time.time() - t0:7.0f} s] {df} {size}x{size}: {st}", flush=True)
+                for k in [k for k in row if k == st or k.startswith(f"{st}_") or k in _STAGE_KEYS[st]]:
+                    del row[k]          # a re-measured cell: nothing of the old one is kept
+                got = _run_stage(st, size, df, work, args, env)
+                got[f"{st}_load"] = round(os.getloadavg()[0], 2)
+                got[f"{st}_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                row.update(got)
+                skip.pop(st, None)
+                print(json.dumps(got), flush=True)
+                save()
+                if st == "emit" and "emit_error" in got:
+                    break
+            if not skip:
+                row.pop("not_measured")
+            save()
+    rows.sort(key=lambda r: (r["rows"] * r["cols"], r["dataflow"]))
+    save()
     plot(rows, out / "large.png")
     (out / "large.md").write_text(table(rows) + "\n")
     print(table(rows))
     return 0
+
+
+#: the stages (table columns), in order; a row's stage is done when its figure is recorded without error
+STAGES = ("emit", "lint", "build", "synth")
+_STAGE_KEYS = {"emit": ("verilog_bytes", "modules", "instances", "flat"), "lint": (),
+               "build": ("sim",), "synth": ()}
+
+
+def _done(row: dict, stage: str) -> bool:
+    return f"{stage}_s" in row and f"{stage}_error" not in row
+
+
+def _find_row(rows: list[dict], size: int, df: str):
+    for r in rows:
+        if (r["rows"], r["cols"], r["dataflow"], r.get("mac", "parallel")) == (size, size, df, "parallel"):
+            return r
+    return None
 
 
 def _doc(rows: list[dict], t0: float) -> dict:
