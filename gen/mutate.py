@@ -91,8 +91,9 @@ class Target:
 def array_jobs(cfg: ArrayConfig) -> list[dict]:
     """The focused array check: K at 1, around R and 2R, and max_k (edge tiles M = R+1, N = C+1; the largest
     accumulation); an exact tile; random idle input cycles + output backpressure at three densities; resets
-    at four points of a job, each followed by a clean job. Bit-serial: precisions 1, 3, 8 and one full-range (saturating) job; tMAC:
-    several (k, k_x) budgets, both encodings."""
+    at four points of a job, each followed by a clean job. Bit-serial: precisions 1, 3, 8 and one full-range (saturating) job,
+    out-of-range precisions on the port; tMAC: several (k, k_x) budgets, both encodings, stalls at the largest
+    budget in each encoding, out-of-range budgets on the ports; WS: one row over every K-chunk (M = 1)."""
     R, C = cfg.rows, cfg.cols
     ks = sorted({1, R + 1, 2 * R + 1, cfg.max_k})
     if cfg.mac == "tmac":
@@ -117,6 +118,23 @@ def array_jobs(cfg: ArrayConfig) -> list[dict]:
     jobs += [{**st, "idle": i, "bp": b} for i, b in ((0.3, 0.4), (0.1, 0.7), (0.6, 0.2))]
     if cfg.mac == "bitserial":
         jobs.append({**st, "precision": 8, "idle": 0.2, "bp": 0.5})
+        # run-time precision outside 1..a_width on the port: clamped (0 -> 1, all ones -> a_width)
+        top = (1 << cfg.a_width.bit_length()) - 1
+        jobs += [{"M": R + 1, "K": R + 3, "N": C, "precision": 1, "port_precision": 0, "wide": True},
+                 {"M": R + 1, "K": R + 3, "N": C, "precision": cfg.a_width, "port_precision": top}]
+    if cfg.mac == "tmac":
+        # stalls with the largest budget in each encoding; budgets outside 1..k_max / 1..kx_max on the
+        # ports: clamped (0 -> 1, all ones -> the maximum)
+        jobs += [{**st, "k": cfg.k_max, "k_x": cfg.kx_max, "encoding": enc, "idle": 0.3, "bp": 0.5}
+                 for enc in cfg.encodings]
+        kt, xt = (1 << cfg.k_max.bit_length()) - 1, (1 << cfg.kx_max.bit_length()) - 1
+        jobs += [{"M": R + 1, "K": K, "N": C + 1, "k": 1, "k_x": 2, "port_k": 0, "encoding": cfg.encodings[-1]},
+                 {"M": R + 1, "K": K, "N": C + 1, "k": cfg.k_max, "k_x": cfg.kx_max, "port_k": kt, "port_kx": xt,
+                  "encoding": cfg.encodings[0]},
+                 {"M": R + 1, "K": K, "N": C + 1, "k": 2, "k_x": 1, "port_kx": 0, "encoding": cfg.encodings[-1]}]
+    if cfg.dataflow == "ws":
+        # one activation row per weight tile: the accumulator row is updated by back-to-back tiles
+        jobs.append({**{k: v for k, v in jobs[0].items() if k not in ("M", "K")}, "M": 1, "K": cfg.max_k})
     for at in (2, R + 3, 3 * R + 7, 6 * R + 9):
         jobs += [{**st, "reset_at": at}, dict(st)]
     return [{k: v for k, v in j.items() if v is not None} for j in jobs]

@@ -13,7 +13,9 @@ is asserted in the middle of the job; the job is then abandoned and must leave n
 ``check_cycles`` and ``wide`` (draw activations from the full ``a_width`` range even at a lower
 precision, to exercise the saturation), ``port_precision`` (bit-serial: the value driven on the
 ``precision`` port instead of ``precision``, e.g. 0 or above ``a_width``: the array clamps it into
-``1 .. a_width``, so ``precision`` must be the clamped value the model uses); tMAC jobs carry ``k``, ``k_x`` and ``encoding`` and draw a third
+``1 .. a_width``, so ``precision`` must be the clamped value the model uses); tMAC jobs carry ``k``, ``k_x`` and ``encoding`` (``port_k`` /
+``port_kx``: the values driven on the ``k`` / ``k_x`` ports instead, e.g. 0 or above the maximum, which the
+array clamps into range, so ``k`` / ``k_x`` must be the clamped values) and draw a third
 of their operands from :func:`tmac_extremes`. Measurements go to ``MACFORGE_RESULT``.
 """
 
@@ -149,13 +151,15 @@ class ArrayBench:
 
     async def run_job(self, sch: Schedule, *, precision: int | None, idle: float, bp: float,
                       reset_at: int | None = None, timeout: int | None = None,
-                      port_precision: int | None = None) -> dict:
+                      port_precision: int | None = None, port_k: int | None = None,
+                      port_kx: int | None = None) -> dict:
         cfg = self.cfg
         if cfg.mac == "bitserial":
             p = precision if precision is not None else cfg.a_width
             self.dut.precision.value = p if port_precision is None else port_precision
         if cfg.mac == "tmac":
-            self.dut.k.value, self.dut.k_x.value = sch.k, sch.k_x
+            self.dut.k.value = sch.k if port_k is None else port_k
+            self.dut.k_x.value = sch.k_x if port_kx is None else port_kx
             if len(cfg.encodings) == 2:
                 self.dut.hese.value = int(sch.encoding == "hese")
         beats, wbeats = self.encode(sch)
@@ -251,7 +255,8 @@ async def gemm_jobs(dut):
             sch = schedule(cfg, a, w, precision=p if cfg.mac == "bitserial" else None)
         tag = f"job {idx} {job} seed={seed}"
         r = await bench.run_job(sch, precision=p, idle=job.get("idle", 0.0), bp=job.get("bp", 0.0),
-                                reset_at=job.get("reset_at"), port_precision=job.get("port_precision"))
+                                reset_at=job.get("reset_at"), port_precision=job.get("port_precision"),
+                                port_k=job.get("port_k"), port_kx=job.get("port_kx"))
         if r.get("aborted"):
             results.append({"job": job, "aborted": True})
             continue
