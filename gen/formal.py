@@ -103,7 +103,8 @@ def jobs() -> list[Job]:
                        f"exact dot product of the received slots, any operands, <= max_k={cfg.max_k} products "
                        f"(no overflow of the {cfg.acc_width}-bit accumulator)"
                        + ("; any run-time precision 1..a_width" if mac == "bitserial" else "")
-                       + (f"; result {P} cycles after the last slot, en = 1 assumed" if P else "; any en"),
+                       + ("; any en" if not P else f"; result {P} advancing cycle(s) after the last slot"
+                          + ("; any en" if mac == "bitserial" else ", en = 1 assumed")),
                        lambda cfg=cfg: F.OsPEProof(cfg), "prove", 4 + P, config=cfg.to_dict()))
     for df in ("os", "ws"):
         for mac in ("parallel", "bitserial"):

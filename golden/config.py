@@ -242,10 +242,14 @@ class ArrayConfig:
 
     @property
     def os_pipe(self) -> int:
-        """Extra cycles of an OS array from ``pipeline`` (2 or 0): the parallel OS PE registers its
+        """Extra cycles of an OS array from ``pipeline`` (2, 1 or 0): the parallel OS PE registers its
         product twice before the accumulator (in the DSP block, then in the fabric next to the adder:
-        :class:`macforge.rtl.mac.ParallelOsPE`); other OS PEs have no such stage yet (0)."""
-        return 2 if self.pipeline and self.dataflow == "os" and self.mac == "parallel" else 0
+        :class:`macforge.rtl.mac.ParallelOsPE`); the bit-serial OS PE hands out its accumulator register
+        instead of the adder's sum (:class:`macforge.rtl.mac.BitSerialOsPE`), one cycle; the tMAC OS PE
+        has no such stage yet (0)."""
+        if not (self.pipeline and self.dataflow == "os"):
+            return 0
+        return {"parallel": 2, "bitserial": 1}.get(self.mac, 0)
 
     @property
     def pipe_latency(self) -> int:

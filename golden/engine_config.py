@@ -158,10 +158,11 @@ class EngineConfig:
 
     @property
     def post_pipe(self) -> int:
-        """Registered post-processing stages added by the pipelining option (``array.pipeline``): 5
+        """Registered post-processing stages added by the pipelining option (``array.pipeline``): 6
         (``v = y + bias``; four 18x18 partial products of ``v * M0``; two partial sums; ``+ 2^(S-1)``;
-        ``>> S``; then the clamp into the output register), else 0. Each adds one cycle of latency."""
-        return 5 if self.array.pipeline else 0
+        ``>> S``; the clamp, or the raw / zero-padding select), else 0. Each adds one cycle of latency;
+        the output register loads the last stage's flip-flops."""
+        return 6 if self.array.pipeline else 0
 
     @property
     def issue_depth(self) -> int:

@@ -32,7 +32,7 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
   runs in groups (``K`` steps become ``ceil(K/g)``) of ``L = k k_x`` slots.
 * **Output.** The post-processing pipeline takes an array row in its cycle and transfers it on
   ``m_axis`` ``1 + Q`` cycles later (``Q`` = :attr:`~macforge.golden.engine_config.EngineConfig.post_pipe`:
-  5 registered stages with the pipelining option, else 0).
+  6 registered stages with the pipelining option, else 0).
 
 Without a stall the total is dominated by ``sum over blocks of max(load_b+1, compute_b)``: e.g. a
 256 x 256 x 256 layer on an 8x8 OS array with a 64-bit bus needs 12 x 32 + 8192 + ~32 x 258 load cycles

@@ -32,7 +32,7 @@ word has been read.
 Post-processing (one cycle, C lanes in parallel, on each array output row): ``v = y + bias`` (33 bits),
 then for requant jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an
 arithmetic shift, exactly :func:`macforge.golden.requant.requantize` (``lo = 0`` with ReLU, else ``-2^(a-1)``),
-else ``v`` as int32 (with the pipelining option 5 registered stages, ``EngineConfig.post_pipe``; the
+else ``v`` as int32 (with the pipelining option 6 registered stages, ``EngineConfig.post_pipe``; the
 products in ``RegisteredProduct`` s, i.e. ECP5 ``MULT18X18D`` with input and output registers on the
 ``ecp5`` target). The result row goes to the output register (``m_axis``), or, while that holds a beat
 that is not taken, to an output FIFO of ``O_DEPTH`` rows behind it (the register reloads from the FIFO
@@ -707,7 +707,7 @@ class Engine(wiring.Component):
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
         lo = Mux(relu, 0, -(1 << (aw - 1)))
-        Q = e.post_pipe              # pipelining option: 5 registered post-processing stages (or 0)
+        Q = e.post_pipe              # pipelining option: 6 registered post-processing stages (or 0)
         o_take = Signal()
         m.d.comb += o_take.eq(arr.o.valid & arr.o.ready)
         adv = Const(1)               # the post pipeline never stalls (output credits)
@@ -748,9 +748,9 @@ class Engine(wiring.Component):
                 q = clamp(m, sh, f"q{j}")
                 lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
                 continue
-            # ---- Q = 5 registered stages (all advance together with the output register):
+            # ---- Q = 6 registered stages (all advance together with the output register):
             # 1: v, M0, S   2: four partial products v_lo/v_hi x M0_lo/M0_hi (one 18x18 DSP each)
-            # 3: two partial sums   4: v*M0 + 2^(S-1)   5: >> S   then clamp into the output register
+            # 3: two partial sums   4: v*M0 + 2^(S-1)   5: >> S   6: clamp (and the raw / padding select)
             def reg(shape, name, d):
                 r = Signal(shape, name=name)
                 with m.If(adv):
@@ -794,7 +794,9 @@ class Engine(wiring.Component):
             sh = reg(signed(72), f"sh_{j}", pr >> s4)
             v5, k5 = reg(signed(wv), f"v5_{j}", v4), reg(1, f"k5_{j}", k4)
             q = clamp(m, sh, f"q{j}")
-            lanes.append(Mux(k5, Mux(requant, q, v5[:32]), 0))
+            # 6: the clamped (or raw, or zero padding) lane, registered: the clamp's reduction ends in a
+            # flip-flop, and the output register / FIFO write data start at one
+            lanes.append(reg(signed(32), f"lane6_{j}", Mux(k5, Mux(requant, q, v5[:32]), 0)))
         out_fire = Signal()
         out_last = Signal()
         pipe_empty = Signal()

@@ -182,6 +182,13 @@ class OsPEProof(Elaboratable):
             m.d.comb += Assert(_abs_le(m, Sd, done << sh, "bound"))
             d_valid, d_last = self.valid, ctl.last
             acc_ref = S
+            if cfg.os_pipe:
+                # pipelining option: the result (the accumulator register) comes one advancing cycle after
+                # the last slot and waits there through stalls
+                v1, l1, n1 = Signal(name="r_valid"), Signal(name="r_last"), Signal(signed(W), name="r_nxt")
+                with m.If(self.en):
+                    m.d.sync += [v1.eq(d_valid), l1.eq(d_last), n1.eq(nxt)]
+                d_valid, d_last, nxt = v1, l1, n1
         # the property: on the last slot the result is the exact dot product (so it fits acc_width)
         m.d.comb += Assert(acc.as_unsigned() == acc_ref.as_unsigned()[:n])
         with m.If(d_valid & d_last):

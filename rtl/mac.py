@@ -119,7 +119,11 @@ class BitSerialOsPE(wiring.Component):
     A shift register of ``w_width + a_width - 1`` bits holds ``w * 2^t`` (loaded with ``w`` on ``bit0``,
     doubled every slot), so each cycle needs only AND gates and one adder with carry-in:
     ``acc += a_t ? (msb ? -w2^t : w2^t) : 0`` with ``-x = ~x + 1``.
-    Timing: ``p`` cycles per product; ``result`` valid in the cycle of the ``last`` slot.
+    Timing: ``p`` cycles per product; ``result`` valid in the cycle of the ``last`` slot. With
+    ``cfg.pipeline`` (``cfg.os_pipe = 1``) the result is the accumulator register itself and ``result_valid``
+    a flag registered with it, one advancing cycle later: the drain register then loads a flip-flop, and the
+    adder's sum ends in the accumulator, not in the drain select (ECP5 8x8: see docs/fpga.md). A cycle with
+    ``en = 0`` changes nothing (the flag and the accumulator hold, so the result waits for the next advance).
     """
 
     def __init__(self, cfg: ArrayConfig):
@@ -141,11 +145,17 @@ class BitSerialOsPE(wiring.Component):
             cur.eq(Mux(self.ctl.bit0, self.w, wsh)),
             addend.eq(Mux(self.a, cur, 0) ^ sub.replicate(sw)),
             nxt.eq(Mux(self.ctl.first, 0, acc) + addend + sub),
-            self.result.eq(nxt),
-            self.result_valid.eq(self.ctl.valid & self.ctl.last),
         ]
         with m.If(self.en & self.ctl.valid):
             m.d.sync += [acc.eq(nxt), wsh.eq(cur << 1)]
+        if self.cfg.os_pipe:
+            # pipelining option: the finished sum is read from the accumulator one advancing cycle later
+            done = Signal()
+            with m.If(self.en):
+                m.d.sync += done.eq(self.ctl.valid & self.ctl.last)
+            m.d.comb += [self.result.eq(acc), self.result_valid.eq(done)]
+        else:
+            m.d.comb += [self.result.eq(nxt), self.result_valid.eq(self.ctl.valid & self.ctl.last)]
         return m
 
 

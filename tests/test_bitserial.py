@@ -39,7 +39,8 @@ def test_bitserial_array(rows, cols, dataflow, seed, request):
 
 def test_cycles_scale_with_precision(seed, request):
     """cycles(p) / cycles(8) == p / 8 once the fill and drain overhead the cycle model states
-    (``2R + C + 1`` for OS, valid while ``K p >= R``) is taken off -- measured, on one build."""
+    (``2R + C + 1 + P`` for OS, ``P`` the pipelining option's extra latency, valid while ``K p >= R``) is
+    taken off -- measured, on one build."""
     # the matrix's 2x3 OS configuration (cached build)
     cfg = ArrayConfig(rows=2, cols=3, dataflow="os", mac="bitserial", a_width=8, w_width=8, max_k=300,
                       max_m=64)
@@ -47,7 +48,7 @@ def test_cycles_scale_with_precision(seed, request):
     jobs = [{"M": M, "K": K, "N": N, "precision": p} for p in range(1, 9)]
     res = run_array(cfg, jobs, seed, request.node.name)["results"]
     cyc = {r["job"]["precision"]: r["cycles"] for r in res}
-    overhead = 2 * cfg.rows + cfg.cols + 1
+    overhead = 2 * cfg.rows + cfg.cols + 1 + cfg.pipe_latency
     for p in range(1, 9):
         assert cyc[p] == os_job_cycles(cfg, [K] * 4, p)
         assert (cyc[p] - overhead) * 8 == (cyc[8] - overhead) * p, (p, cyc)
