@@ -16,7 +16,9 @@ layer engine) and each ECP5-85F speed grade (8 and 6), out-of-context: ``macforg
 Measured: cell counts, Fmax (nextpnr's static timing after routing; single-threaded WebAssembly tools,
 the figures do not depend on machine load). Model: cycles (the cocotb regressions check model = RTL).
 A netlist is re-synthesized only when its Verilog changes (``pnr_ecp5.synth.json``), so the speed-6 run
-reuses the speed-8 netlist.
+reuses the speed-8 netlist. ``--import NAME=DIR`` takes a configuration's row from a folder already placed
+and routed with ``macforge pnr`` (checked: same configuration, Verilog the current RTL emits), so a
+multi-seed run made by hand enters the table and the throughput without a second place and route.
 """
 
 from __future__ import annotations
@@ -71,9 +73,39 @@ def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1, reuse
     if fresh:
         emit(cfg, d)
     r = pnr_dir(d, speed=speed, seeds=seeds, write=False, reuse=reuse)
+    return _record(name, cfg, r)
+
+
+def import_pnr(name: str, cfg, d: Path) -> dict:
+    """The benchmark row of an existing ``macforge gen`` + ``macforge pnr`` folder ``d`` (its ``pnr.json``),
+    without placing and routing again. The folder must hold ``cfg`` (same configuration digest) and its
+    Verilog must be what ``cfg`` emits today, else :class:`ValueError` names the mismatch."""
+    import hashlib
+    from macforge.gen.emit import load_manifest
+    from macforge.rtl.verilog import to_verilog
+    pj = d / "pnr.json"
+    if not pj.is_file():
+        raise ValueError(f"--import {name}={d}: no pnr.json there (run `macforge pnr {d}` first)")
+    r = json.loads(pj.read_text())
+    man = load_manifest(d)
+    if man.get("config") != cfg.to_dict():
+        raise ValueError(f"--import {name}={d}: the folder holds configuration {man.get('config')}, "
+                         f"the benchmark's {name} is {cfg.to_dict()}")
+    if isinstance(cfg, EngineConfig):
+        from macforge.rtl.engine import engine_verilog
+        text = engine_verilog(cfg)
+    else:
+        text = to_verilog(cfg)
+    if man.get("verilog_sha256") != hashlib.sha256(text.encode()).hexdigest():
+        raise ValueError(f"--import {name}={d}: its Verilog is not what the current RTL emits (stale folder: "
+                         f"re-run `macforge gen` and `macforge pnr`)")
+    return _record(name, cfg, r)
+
+
+def _record(name: str, cfg, r: dict) -> dict:
     cp = r.get("critical_path") or {}
     return {
-        "name": name, "top": r["top"], "speed": speed, "seeds": seeds,
+        "name": name, "top": r["top"], "speed": r["speed"], "seeds": r["seeds"],
         "config": cfg.to_dict(),
         **{k: r["synth"].get(k) for k in ("lut", "ff", "carry", "dsp", "bram")},
         "lut4_equiv": r["synth"].get("lut", 0) + 2 * r["synth"].get("carry", 0),
@@ -168,15 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--only", nargs="*", help="configuration names (default: all)")
     ap.add_argument("--speeds", type=int, nargs="*", default=list(SPEEDS))
+    ap.add_argument("--import", dest="imports", nargs="*", default=[], metavar="NAME=DIR",
+                    help="take configuration NAME's figures from an existing `macforge pnr DIR` folder (its "
+                         "pnr.json, at the speed it was run) instead of placing and routing it again; "
+                         "implies --only for the names not listed")
     args = ap.parse_args(argv)
     cfgs = bench_configs()
-    names = args.only or list(cfgs)
+    imported = []
+    for spec in args.imports:
+        name, sep, d = spec.partition("=")
+        if not sep or name not in cfgs:
+            ap.error(f"--import {spec!r}: expected NAME=DIR with NAME one of {', '.join(cfgs)}")
+        try:
+            imported.append(import_pnr(name, cfgs[name], Path(d)))
+        except ValueError as e:
+            ap.error(str(e))
+    names = args.only if args.only is not None else ([] if imported else list(cfgs))
     root = args.out / "fpga"
     root.mkdir(parents=True, exist_ok=True)
     out_json = args.out / "fpga.json"
     old = json.loads(out_json.read_text()) if out_json.is_file() else {"results": []}
     keep = {(r["name"], r["speed"]): r for r in old.get("results", [])}
     t0 = time.monotonic()
+    for r in imported:
+        keep[(r["name"], r["speed"])] = r
+        print(f"{r['name']} speed {r['speed']}: Fmax {r['fmax_mhz']:.1f} MHz (imported)", flush=True)
     for n in names:
         for sp in args.speeds:
             r = measure(n, cfgs[n], root, speed=sp, seeds=args.seeds)

@@ -86,3 +86,31 @@ def test_pnr_2x2_array_ice40_wrapper(tmp_path):
     assert r["io_wrapper"] and r["wrapper"]["file"] == "pnr_wrap.v" and (out / "pnr_wrap.v").is_file()
     assert r["utilization"]["SB_IO"]["used"] == 5            # clk, rst, sin, load, sout
     assert len(r["fmax_all_mhz"]) == 2 and r["fmax_best_mhz"] >= r["fmax_median_mhz"] > 0
+
+
+def test_fpga_bench_import_checks_the_folder(tmp_path):
+    """``fpga_bench --import NAME=DIR`` takes figures only from a folder that holds NAME's configuration,
+    emitted by the current RTL, with a ``pnr.json``; anything else is refused with the reason."""
+    from macforge.gen.emit import emit
+    from macforge.gen.fpga_bench import import_pnr
+    from macforge.golden.config import ArrayConfig
+    cfg = ArrayConfig(rows=2, cols=2, dataflow="os", mac="bitserial")
+    d = tmp_path / "d"
+    emit(cfg, d)
+    with pytest.raises(ValueError, match="no pnr.json"):
+        import_pnr("x", cfg, d)
+    fake = {"top": "t", "speed": 8, "seeds": 1, "synth": {"lut": 10, "ff": 5, "carry": 1, "dsp": 0, "bram": 0},
+            "utilization": {}, "fmax_best_mhz": 250.0, "fmax_median_mhz": 250.0, "critical_path": {},
+            "wall_s": 1.0}
+    (d / "pnr.json").write_text(json.dumps(fake))
+    r = import_pnr("x", cfg, d)
+    assert (r["fmax_mhz"], r["lut"], r["lut4_equiv"], r["speed"]) == (250.0, 10, 12, 8)
+    with pytest.raises(ValueError, match="holds configuration"):
+        import_pnr("x", ArrayConfig(rows=2, cols=3, dataflow="os", mac="bitserial"), d)
+    v = next(d.glob("*.v"))
+    v.write_text(v.read_text() + "\n// edited\n")
+    man = json.loads((d / "manifest.json").read_text())
+    man["verilog_sha256"] = "0" * 64
+    (d / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match="not what the current RTL emits"):
+        import_pnr("x", cfg, d)
