@@ -626,6 +626,11 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
                 r["reading"] = reading(r, p.get("kind", "array"), vtext)
     survivors = [{"target": p["target"], **r} for p in per for r in p["results"] if r["verdict"] == "survived"]
     proved = sum(s.get("equivalence") == "proved" for s in survivors)
+    methods = {"cone": 0, "equiv_induct": 0, "sby_kinduction": 0}
+    for s in survivors:
+        if s.get("equivalence") == "proved":
+            m = s.get("equiv_method") or ("sby_kinduction" if "k-induction" in s.get("reason", "") else "equiv_induct")
+            methods[m] = methods.get(m, 0) + 1
     bounded = sum(s.get("equivalence") == "bmc" for s in survivors)
     ratio = lambda k, n: round(k / n, 4) if n else 0.0
     rows = []
@@ -647,14 +652,19 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
     L = ["# Mutation report (`make mutate`)", "",
          f"{killed} of {total} mutants killed by the focused cocotb checks: kill ratio {100 * doc['kill_ratio_raw']:.1f} % "
          f"raw, {100 * doc['kill_ratio']:.1f} % of the {total - proved} mutants not proven equivalent "
-         f"({proved} survivors proven equivalent: Yosys equiv check, or SymbiYosys k-induction with --bmc)"
+         f"({proved} survivors proven equivalent, every proof full (unbounded): {methods['cone']} structurally "
+         f"(the mutated bit reaches no output), {methods['equiv_induct']} by the Yosys equiv check"
+         + (f", {methods['sby_kinduction']} by SymbiYosys k-induction (--bmc)" if methods.get("sby_kinduction") else "")
+         + ")"
          + (f"; {bounded} more equivalent for a bounded number of cycles only (--bmc), counted as not killed: "
             f"{100 * doc['kill_ratio_excl_bmc_equivalent']:.1f} % if left out too" if bounded else "")
          + f". Seed {seed}; {doc['seconds']:.0f} s of builds, simulations and equivalence checks.", "",
          "Scheme (YosysHQ mcy): Yosys `mutate -list` samples the mutants of the flattened design; ONE netlist per "
          "target carries all of them behind `mutsel` (`mutate -ctrl`); one Verilator build; the testbench "
          "(bit-exact vs the golden model, cycle-exact vs the cycle model, idle cycles, backpressure, reset, "
-         "bad packets) runs once per mutant with `+mutsel=<id>`; survivors go through a Yosys equivalence check "
+         "bad packets) runs once per mutant with `+mutsel=<id>`; survivors go through a structural check (mapped "
+         "to single-bit gates, logic reaching no output removed: proven equivalent when nothing reads the mutant's "
+         "selector any more) and then a Yosys equivalence check "
          "(equiv_make / equiv_simple / equiv_induct, the signals that differ excluded round by round: proven "
          "equivalent when every output and every other signal is proven equal).",
          "", "| target | testbench jobs | mutants | killed | survived | proven equivalent | bounded equivalent "
@@ -678,6 +688,7 @@ def report(per: list[dict], seed: int, seconds: float) -> dict:
     REL_FILE.write_text(json.dumps(
         {"target": "make mutate", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
          "mutants": total, "killed": killed, "survivors": len(survivors), "equivalent": proved,
+         "equivalent_methods": methods,
          "equivalent_bmc": bounded, "kill_ratio": doc["kill_ratio"], "kill_ratio_raw": doc["kill_ratio_raw"],
          "targets": {p["target"]: {"mutants": p["mutants"], "killed": p["killed"], "equivalent": p["equivalent_proved"],
                                    "kill_ratio_raw": p["kill_ratio_raw"], "kill_ratio": p["kill_ratio"]} for p in rows},

@@ -37,7 +37,8 @@ TARGETS = [
      "Yosys `mutate` mutants (mcy scheme: one netlist per target, every mutant selected at run time by "
      "`+mutsel`, one Verilator build) of the parallel, bit-serial and tMAC arrays (OS and WS) and of the "
      "parallel OS and bit-serial WS engines, each run against a focused cocotb check (bit- and cycle-exact vs "
-     "the golden and cycle models, idle cycles, backpressure, resets, bad packets); survivors listed with a "
+     "the golden and cycle models, idle cycles, backpressure, resets, bad packets, out-of-range run-time "
+     "inputs); survivors proven equivalent (structural cone of influence, Yosys equiv_induct) or listed with a "
      "reason (target: kill ratio >= 90 % on >= 100 mutants)"),
 ]
 
@@ -71,7 +72,10 @@ def _figures(name: str, d: dict) -> str:
     if name == "mutate":
         per = "; ".join(f"{k} {v['killed']}/{v['mutants']}" for k, v in d.get("targets", {}).items())
         return (f"{d['killed']} of {d['mutants']} mutants killed ({100 * d['kill_ratio_raw']:.1f} % raw, "
-                f"{100 * d['kill_ratio']:.1f} % excluding {d.get('equivalent', 0)} proven equivalent)"
+                f"{100 * d['kill_ratio']:.1f} % excluding {d.get('equivalent', 0)} proven equivalent"
+                + (f": {d['equivalent_methods'].get('cone', 0)} structurally dead, "
+                   f"{d['equivalent_methods'].get('equiv_induct', 0)} by Yosys equiv_induct, all full proofs"
+                   if d.get("equivalent_methods") else "") + ")"
                 + (f" [{per}]" if per else "") +
                 f"; {d['survivors']} survivors listed with their reason in `{d['report']}`; {d.get('seconds')} s")
     return json.dumps({k: v for k, v in d.items() if k not in ("target", "date")})[:300]
