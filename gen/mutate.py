@@ -170,6 +170,12 @@ def engine_jobs(e: EngineConfig) -> list[dict]:
                      "shift": [32, 41], "relu": False})
         jobs.append({"M": e.max_m, "K": 3, "N": e.max_n, "requant": True, "precision": p, "m0": [1 << 24, 1 << 31],
                      "shift": [40, 48], "relu": True, "idle": 0.2, "bp": 0.3})
+        # full-size M0 with a small accumulator and S 30..39: unsaturated results whose rounding sees the
+        # middle bits (2^30 .. 2^40) of the partial products
+        jobs.append({"M": e.max_m, "K": 1, "N": e.max_n, "requant": True, "precision": p, "m0": [1 << 29, 1 << 31],
+                     "shift": [30, 37], "bias": [-1024, 1024]})
+        jobs.append({"M": e.max_m, "K": 2, "N": e.max_n, "requant": True, "precision": p, "m0": [1 << 29, 1 << 31],
+                     "shift": [33, 40], "bias": [-4096, 4096], "relu": True})
     jobs.append({"kind": "burst", "idle": 0.2, "bp": 0.3,
                  "layers": [{"M": 2 * br, "K": 7, "N": e.cols + 1, "relu": True, "requant": True},
                             {"M": 1, "K": e.max_k, "N": 2, "relu": False, "requant": False},
