@@ -176,6 +176,17 @@ def _get(d: dict, key: str):
     return d
 
 
+def _stage_of(key: str) -> str:
+    head = key.split(".")[0].split("_")[0]
+    return {"verilog": "emit", "modules": "emit", "sim": "build"}.get(head, head)
+
+
+def _val(r: dict, key: str):
+    """Figure ``key`` of row ``r``, or None when it is missing or its stage failed (a failed stage may
+    still carry its wall time)."""
+    return None if f"{_stage_of(key)}_error" in r else _get(r, key)
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -184,7 +195,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(3, 3, figsize=(13, 11))
     for ax, (key, label) in zip(axes.flat, FIGURES):
         for df, mk in (("os", "o-"), ("ws", "s-")):
-            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
             pts = [(x, y) for x, y in pts if y is not None]
             if pts:
                 e = _growth(pts)
@@ -218,7 +229,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         cells = []
         for key, st, fmt in cols:
-            v = _get(r, key)
+            v = _val(r, key)
             if v is not None and key == "verilog_bytes":
                 v = v / 1e6
             if v is not None:
@@ -234,7 +245,7 @@ def table(rows: list[dict]) -> str:
     for df in ("os", "ws"):
         ex = []
         for key, _, _ in cols:
-            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
             pts = [(x, y) for x, y in pts if y is not None]
             e = _growth(pts) if len({x for x, _ in pts}) > 1 else None
             ex.append("-" if e is None else f"{e:.2f} ({len(pts)} sizes)")
@@ -403,7 +414,7 @@ def _doc(rows: list[dict], t0: float) -> dict:
     growth = {}
     for key, _ in FIGURES:
         for df in ("os", "ws"):
-            pts = [(r["rows"] * r["cols"], _get(r, key)) for r in rows if r["dataflow"] == df]
+            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
             e = _growth([(x, y) for x, y in pts if y is not None])
             if e is not None:
                 growth[f"{df}.{key}"] = e
