@@ -116,6 +116,8 @@ def array_jobs(cfg: ArrayConfig) -> list[dict]:
     # stalls at different densities (the hold paths of every pipeline register), resets at four points
     # (loading, computing, draining, just before the end), each followed by a clean job
     jobs += [{**st, "idle": i, "bp": b} for i, b in ((0.3, 0.4), (0.1, 0.7), (0.6, 0.2))]
+    # heavy backpressure (most cycles stalled) at the longest slot sequence
+    jobs.append({**st, "idle": 0.5, "bp": 0.8, **({"precision": cfg.a_width} if cfg.mac == "bitserial" else {})})
     if cfg.mac == "bitserial":
         jobs.append({**st, "precision": 8, "idle": 0.2, "bp": 0.5})
         # run-time precision outside 1..a_width on the port: clamped (0 -> 1, all ones -> a_width)
