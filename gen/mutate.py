@@ -712,8 +712,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=600, help="seconds per target for the simulations (default 600)")
     ap.add_argument("--only", nargs="*", help="target names (the report merges the others' last results)")
     ap.add_argument("--no-equiv", action="store_true", help="skip the Yosys equivalence check of the survivors")
-    ap.add_argument("--equiv-budget", type=float, default=150,
-                    help="seconds of equivalence checks per target (default 150)")
+    ap.add_argument("--equiv-budget", type=float, default=60,
+                    help="seconds of Yosys equivalence checks per target after the structural check, shared "
+                         "fairly by its survivors (at least 20 s each; default 60)")
     ap.add_argument("--equiv-rounds", type=int, default=4,
                     help="rounds of excluding the differing signals per survivor (default 4)")
     ap.add_argument("--bmc", action="store_true",
