@@ -81,8 +81,7 @@ def import_pnr(name: str, cfg, d: Path) -> dict:
     without placing and routing again. The folder must hold ``cfg`` (same configuration digest) and its
     Verilog must be what ``cfg`` emits today, else :class:`ValueError` names the mismatch."""
     import hashlib
-    from macforge.gen.emit import load_manifest
-    from macforge.rtl.verilog import to_verilog
+    from macforge.gen.emit import load_manifest, verilog_of
     pj = d / "pnr.json"
     if not pj.is_file():
         raise ValueError(f"--import {name}={d}: no pnr.json there (run `macforge pnr {d}` first)")
@@ -91,11 +90,7 @@ def import_pnr(name: str, cfg, d: Path) -> dict:
     if man.get("config") != cfg.to_dict():
         raise ValueError(f"--import {name}={d}: the folder holds configuration {man.get('config')}, "
                          f"the benchmark's {name} is {cfg.to_dict()}")
-    if isinstance(cfg, EngineConfig):
-        from macforge.rtl.engine import engine_verilog
-        text = engine_verilog(cfg)
-    else:
-        text = to_verilog(cfg)
+    text = verilog_of(cfg, man.get("target", "generic"))   # the folder's emission target (generic / ecp5)
     if man.get("verilog_sha256") != hashlib.sha256(text.encode()).hexdigest():
         raise ValueError(f"--import {name}={d}: its Verilog is not what the current RTL emits (stale folder: "
                          f"re-run `macforge gen` and `macforge pnr`)")
