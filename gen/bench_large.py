@@ -184,7 +184,12 @@ def _stage_of(key: str) -> str:
 def _val(r: dict, key: str):
     """Figure ``key`` of row ``r``, or None when it is missing or its stage failed (a failed stage may
     still carry its wall time)."""
-    return None if f"{_stage_of(key)}_error" in r else _get(r, key)
+    return None if _failed(r, _stage_of(key)) else _get(r, key)
+
+
+def _failed(r: dict, stage: str) -> bool:
+    """The stage ran and failed: an error, or a lint that reported warnings or errors (``lint_ok`` false)."""
+    return f"{stage}_error" in r or r.get(f"{stage}_ok", True) is False
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -236,7 +241,7 @@ def table(rows: list[dict]) -> str:
                 cells.append(fmt.format(v) + ("" if key != "sim.cycles_per_s" or _get(r, "sim.model_equals_measured")
                                               else " (cycles != model)")
                              + (f" (from {r[st + '_source']})" if r.get(f"{st}_source") else ""))
-            elif f"{st}_error" in r:
+            elif _failed(r, st):
                 cells.append("failed")
             else:
                 cells.append(f"not measured ({r.get('not_measured', {}).get(st, 'stage not run')})")
@@ -313,16 +318,26 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(res_file.read_text()).get("rows", [])
     if args.record:
         for rec in args.record:
-            df, size, st, *kvs = rec.split(",")
+            usage = (f"--record {rec!r}: expected DF (os|ws),SIZE (an integer),STAGE ({'|'.join(STAGES)}),"
+                     "KEY=NUMBER,...,source=TEXT")
+            parts = rec.split(",")
+            if len(parts) < 5 or not all("=" in x for x in parts[3:]):
+                ap.error(usage)
+            df, size, st, *kvs = parts
             kv = dict(x.split("=", 1) for x in kvs)
-            if df not in ("os", "ws") or st not in STAGES or "source" not in kv or len(kv) < 2:
-                ap.error(f"--record {rec!r}: expected DF (os|ws),SIZE,STAGE ({'|'.join(STAGES)}),KEY=NUMBER,...,source=TEXT")
+            if df not in ("os", "ws") or st not in STAGES or "source" not in kv or len(kv) < 2 \
+                    or not size.isdigit():
+                ap.error(usage)
+            try:
+                nums = {k: float(v) for k, v in kv.items() if k != "source"}
+            except ValueError:
+                ap.error(usage)
             row = _find_row(rows, int(size), df)
             if row is None:
                 row = {"rows": int(size), "cols": int(size), "dataflow": df, "mac": "parallel"}
                 rows.append(row)
             row[f"{st}_source"] = kv.pop("source")
-            row.update({k: float(v) for k, v in kv.items()})
+            row.update({k: (int(v) if v.is_integer() else v) for k, v in nums.items()})
             row.pop(f"{st}_error", None)
             row.get("not_measured", {}).pop(st, None)
         rows.sort(key=lambda r: (r["rows"] * r["cols"], r["dataflow"]))
@@ -400,7 +415,8 @@ _STAGE_KEYS = {"emit": ("verilog_bytes", "modules", "instances", "flat"), "lint"
 
 
 def _done(row: dict, stage: str) -> bool:
-    return f"{stage}_s" in row and f"{stage}_error" not in row
+    # a lint that ran but reported warnings or errors (lint_ok false) is a failed cell too: retried
+    return f"{stage}_s" in row and not _failed(row, stage)
 
 
 def _find_row(rows: list[dict], size: int, df: str):

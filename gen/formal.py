@@ -116,7 +116,10 @@ def jobs() -> list[Job]:
                            lambda cfg=cfg, cls=cls: cls(cfg, "timing"), "bmc", _array_depth(cfg),
                            note="BMC depth covers two whole tiles (loads, skew, drain)" + WS_LEMMAS * (df == "ws"),
                            config=cfg.to_dict()))
-            if mac != "parallel":      # the backpressure path is the same logic for every MAC family
+            # the backpressure path (output skid, advance enable, drain) is the same logic for every MAC
+            # family; how each PE holds its state and result while the array stalls (en = 0) is proven per PE
+            # (pe_* jobs: any en, except the pipelined parallel PE, whose stalls this job covers)
+            if mac != "parallel":
                 continue
             out.append(Job(f"array_{df}_{mac}_2x2_order", f"2x2 {df.upper()} {mac} array: output rows == "
                            "reference GEMM, in order, none lost or extra, under any input idles and any "

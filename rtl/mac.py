@@ -122,7 +122,7 @@ class BitSerialOsPE(wiring.Component):
     Timing: ``p`` cycles per product; ``result`` valid in the cycle of the ``last`` slot. With
     ``cfg.pipeline`` (``cfg.os_pipe = 1``) the result is the accumulator register itself and ``result_valid``
     a flag registered with it, one advancing cycle later: the drain register then loads a flip-flop, and the
-    adder's sum ends in the accumulator, not in the drain select (ECP5 8x8: see docs/fpga.md). A cycle with
+    adder's sum ends in the accumulator, not in the drain select (ECP5 8x8: README, FPGA section). A cycle with
     ``en = 0`` changes nothing (the flag and the accumulator hold, so the result waits for the next advance).
     """
 

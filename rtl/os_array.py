@@ -7,7 +7,8 @@ step ``k`` meet in PE ``(i, j)`` ``i + j`` cycles after the front end emits them
 cycle with their control bits (:mod:`macforge.rtl.slot`). The ``first`` slot of a tile restarts each
 accumulator, so consecutive tiles need no reset and no bubble.
 
-Drain. When PE ``(i, j)`` sees the ``last`` slot it drops its result into a per-column drain chain of
+Drain. When PE ``(i, j)`` sees the ``last`` slot (``cfg.os_pipe`` advancing cycles later with the pipelining
+option) it drops its result into a per-column drain chain of
 ``2R`` registers at position ``2i`` (two registers per row hop). Results then move one position per
 cycle towards the bottom; because PE ``i`` finishes one cycle after PE ``i - 1`` and inserts two
 positions further down, results never collide and leave the bottom of each column in consecutive
@@ -16,7 +17,9 @@ de-skew line of ``C-1-j`` registers on column ``j`` aligns the columns: the outp
 full row ``Y[r, 0..C-1]`` per beat, ``last`` on row ``R-1``.
 
 Timing (advancing cycles, parallel MAC ``L = 1``, bit-serial ``L = p``). Let the front end present the
-tile's final slot in cycle ``E``; output row ``r`` is presented in cycle ``E + R + C + 1 + r``. A tile's
+tile's final slot in cycle ``E``; output row ``r`` is presented in cycle ``E + R + C + 1 + P + r`` (``P`` =
+:attr:`~macforge.golden.config.ArrayConfig.pipe_latency`: the PE's result comes ``P`` advancing cycles after
+the ``last`` slot with the pipelining option). A tile's
 final slot may follow the previous tile's by no less than ``R`` cycles (drain bandwidth is one row per
 cycle), so back-to-back tiles take ``max(K * L, R)`` cycles each; the front end inserts the bubbles.
 See :func:`macforge.golden.cycles.os_job_cycles` for the exact job model.
@@ -135,7 +138,8 @@ class OsCell(wiring.Component):
     :func:`macforge.gen.synth.keep_hop_registers`) load ``a_in`` / ``c_in`` from the left, ``w_out``
     loads ``w_in`` from above, and ``d0`` / ``d_out`` are positions ``2i`` / ``2i+1`` of column ``j``'s
     drain chain, each ``{valid, result}`` (``n + 1`` bits). Position ``2i`` loads the PE's result when it
-    is valid (the cycle of the ``last`` slot), otherwise ``d_in`` (position ``2i - 1``, the cell above;
+    is valid (the cycle of the ``last`` slot, ``cfg.os_pipe`` advancing cycles later with the pipelining
+    option), otherwise ``d_in`` (position ``2i - 1``, the cell above;
     0 in row 0); position ``2i + 1`` copies ``2i``. The PE sees ``a_out``, ``w_out``, ``c_out``; a PE with
     ``a_next``/``w_next`` gets ``a_in`` / ``w_in`` (the D inputs of those registers). ``faulty``: the
     result is XORed with ``cfg.fault.mask`` (test only).

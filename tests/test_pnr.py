@@ -94,23 +94,28 @@ def test_fpga_bench_import_checks_the_folder(tmp_path):
     from macforge.gen.emit import emit
     from macforge.gen.fpga_bench import import_pnr
     from macforge.golden.config import ArrayConfig
-    cfg = ArrayConfig(rows=2, cols=2, dataflow="os", mac="bitserial")
+    cfg = ArrayConfig(rows=2, cols=2, dataflow="os", mac="parallel")    # ecp5 target: MULT18X18D instances
     d = tmp_path / "d"
     emit(cfg, d)
     with pytest.raises(ValueError, match="no pnr.json"):
         import_pnr("x", cfg, d)
+    v = next(d.glob("*.v"))
     fake = {"top": "t", "speed": 8, "seeds": 1, "synth": {"lut": 10, "ff": 5, "carry": 1, "dsp": 0, "bram": 0},
             "utilization": {}, "fmax_best_mhz": 250.0, "fmax_median_mhz": 250.0, "critical_path": {},
-            "wall_s": 1.0}
+            "wall_s": 1.0, "config": cfg.to_dict(), "family": "ecp5", "device": "85k", "out_of_context": True,
+            "verilog": v.name, "target": "generic"}
     (d / "pnr.json").write_text(json.dumps(fake))
     r = import_pnr("x", cfg, d)
     assert (r["fmax_mhz"], r["lut"], r["lut4_equiv"], r["speed"]) == (250.0, 10, 12, 8)
-    with pytest.raises(ValueError, match="holds configuration"):
-        import_pnr("x", ArrayConfig(rows=2, cols=3, dataflow="os", mac="bitserial"), d)
-    v = next(d.glob("*.v"))
+    with pytest.raises(ValueError, match="measured configuration"):
+        import_pnr("x", ArrayConfig(rows=2, cols=3, dataflow="os", mac="parallel"), d)
+    (d / "pnr.json").write_text(json.dumps({**fake, "family": "ice40", "device": "up5k"}))
+    with pytest.raises(ValueError, match="family/device"):
+        import_pnr("x", cfg, d)
+    (d / "pnr.json").write_text(json.dumps({**fake, "target": "ecp5"}))   # placed text differs from ecp5's
+    with pytest.raises(ValueError, match="not what the current RTL emits"):
+        import_pnr("x", cfg, d)
+    (d / "pnr.json").write_text(json.dumps(fake))
     v.write_text(v.read_text() + "\n// edited\n")
-    man = json.loads((d / "manifest.json").read_text())
-    man["verilog_sha256"] = "0" * 64
-    (d / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(ValueError, match="not what the current RTL emits"):
         import_pnr("x", cfg, d)
