@@ -55,7 +55,8 @@ TMAC_G_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 TMAC_K_MAX = 64
 #: tMAC activation encodings (the same names as :data:`macforge.golden.terms.ENCODINGS`)
 TMAC_ENCODINGS = ("binary", "hese")
-#: tMAC build defaults (the trainer's headline setting is g = 16, k = 12, k_x = 3)
+#: tMAC build defaults (the trainer's headline budgets fit: k = 12 or 6 <= k_max, k_x = 3 <= kx_max; ``macforge sim``
+#: takes g from the bundle)
 TMAC_DEFAULTS = {"g": 16, "k_max": 16, "kx_max": 4, "encodings": TMAC_ENCODINGS}
 #: column combining (:mod:`macforge.golden.colcomb`): most lines one packed array line may combine
 ALPHA_RANGE = (1, 16)
