@@ -187,6 +187,12 @@ def _val(r: dict, key: str):
     return None if _failed(r, _stage_of(key)) else _get(r, key)
 
 
+def _points(rows: list[dict], key: str, df: str) -> list[tuple[int, float]]:
+    """``(R x C, figure)`` of every row of dataflow ``df`` whose figure ``key`` was measured."""
+    pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
+    return [(x, y) for x, y in pts if y is not None]
+
+
 def _failed(r: dict, stage: str) -> bool:
     """The stage ran and failed: an error, or a lint that reported warnings or errors (``lint_ok`` false)."""
     return f"{stage}_error" in r or r.get(f"{stage}_ok", True) is False
@@ -200,8 +206,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(3, 3, figsize=(13, 11))
     for ax, (key, label) in zip(axes.flat, FIGURES):
         for df, mk in (("os", "o-"), ("ws", "s-")):
-            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
-            pts = [(x, y) for x, y in pts if y is not None]
+            pts = _points(rows, key, df)
             if pts:
                 e = _growth(pts)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], mk,
@@ -224,16 +229,16 @@ def table(rows: list[dict]) -> str:
     dataflow. A missing cell reads ``not measured (<reason>)`` (the row's ``not_measured``) or
     ``failed`` (its ``<stage>_error`` in the JSON); ``load``: 1-minute load average at the end of emit /
     lint / build / synth."""
-    cols = [("emit_s", "emit", "{:.2f}"), ("verilog_bytes", "emit", "{:.2f}"), ("modules", "emit", "{}"),
-            ("lint_s", "lint", "{:.1f}"), ("build_s", "build", "{:.1f}"), ("build_peak_rss_mb", "build", "{:.0f}"),
-            ("sim.cycles_per_s", "build", "{:.0f}"), ("synth_s", "synth", "{:.1f}"),
-            ("synth.total_cells", "synth", "{}")]
+    fmt_of = {"emit_s": "{:.2f}", "verilog_bytes": "{:.2f}", "modules": "{}", "lint_s": "{:.1f}", "build_s": "{:.1f}",
+              "build_peak_rss_mb": "{:.0f}", "sim.cycles_per_s": "{:.0f}", "synth_s": "{:.1f}",
+              "synth.total_cells": "{}"}
     L = ["| array | emit s | Verilog MB | modules | lint s | build s | build MB | sim cyc/s | synth s | cells "
          "| load (emit / lint / build / synth) |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = []
-        for key, st, fmt in cols:
+        for key, _ in FIGURES:
+            st, fmt = _stage_of(key), fmt_of[key]
             v = _val(r, key)
             if v is not None and key == "verilog_bytes":
                 v = v / 1e6
@@ -249,10 +254,9 @@ def table(rows: list[dict]) -> str:
         L.append(f"| {r['dataflow'].upper()} {r['rows']}x{r['cols']} | " + " | ".join(cells) + f" | {load} |")
     for df in ("os", "ws"):
         ex = []
-        for key, _, _ in cols:
-            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
-            pts = [(x, y) for x, y in pts if y is not None]
-            e = _growth(pts) if len({x for x, _ in pts}) > 1 else None
+        for key, _ in FIGURES:
+            pts = _points(rows, key, df)
+            e = _growth(pts)
             ex.append("-" if e is None else f"{e:.2f} ({len(pts)} sizes)")
         L.append(f"| growth exponent {df.upper()} | " + " | ".join(ex) + " | |")
     return "\n".join(L)
@@ -332,10 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 nums = {k: float(v) for k, v in kv.items() if k != "source"}
             except ValueError:
                 ap.error(usage)
-            row = _find_row(rows, int(size), df)
-            if row is None:
-                row = {"rows": int(size), "cols": int(size), "dataflow": df, "mac": "parallel"}
-                rows.append(row)
+            row = _row_for(rows, int(size), df)
             row[f"{st}_source"] = kv.pop("source")
             row.update({k: (int(v) if v.is_integer() else v) for k, v in nums.items()})
             row.pop(f"{st}_error", None)
@@ -354,10 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     warmed = False
     for size in args.sizes:
         for df in args.dataflows:
-            row = _find_row(rows, size, df)
-            if row is None:
-                row = {"rows": size, "cols": size, "dataflow": df, "mac": "parallel"}
-                rows.append(row)
+            row = _row_for(rows, size, df)
             work = out / f"{df}_{size}x{size}"
             work.mkdir(parents=True, exist_ok=True)
             vfile = work / f"{_cfg(size, df).top_name}.v"
@@ -419,19 +417,20 @@ def _done(row: dict, stage: str) -> bool:
     return f"{stage}_s" in row and not _failed(row, stage)
 
 
-def _find_row(rows: list[dict], size: int, df: str):
+def _row_for(rows: list[dict], size: int, df: str) -> dict:
+    """The row of the ``size`` x ``size`` parallel ``df`` array in ``rows`` (appended empty when absent)."""
     for r in rows:
         if (r["rows"], r["cols"], r["dataflow"], r.get("mac", "parallel")) == (size, size, df, "parallel"):
             return r
-    return None
+    rows.append({"rows": size, "cols": size, "dataflow": df, "mac": "parallel"})
+    return rows[-1]
 
 
 def _doc(rows: list[dict], t0: float) -> dict:
     growth = {}
     for key, _ in FIGURES:
         for df in ("os", "ws"):
-            pts = [(r["rows"] * r["cols"], _val(r, key)) for r in rows if r["dataflow"] == df]
-            e = _growth([(x, y) for x, y in pts if y is not None])
+            e = _growth(_points(rows, key, df))
             if e is not None:
                 growth[f"{df}.{key}"] = e
     return {"description": "issue 13 large-array benchmark (see macforge.gen.bench_large)",

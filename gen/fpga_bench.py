@@ -55,21 +55,15 @@ def bench_configs() -> dict:
 
 def measure(name: str, cfg, root: Path, *, speed: int = 8, seeds: int = 1, reuse: bool = False) -> dict:
     """Emit ``cfg`` into ``root/name`` (only if its Verilog changed) and place and route it."""
-    from macforge.gen.emit import emit, load_manifest
+    from macforge.gen.emit import emit, load_manifest, verilog_of
     from macforge.gen.pnr import pnr_dir
-    from macforge.rtl.verilog import to_verilog
 
     d = root / name
     fresh = True
     if (d / "manifest.json").is_file():
         import hashlib
         man = load_manifest(d)
-        if isinstance(cfg, EngineConfig):
-            from macforge.rtl.engine import engine_verilog
-            text = engine_verilog(cfg)
-        else:
-            text = to_verilog(cfg)
-        fresh = man.get("verilog_sha256") != hashlib.sha256(text.encode()).hexdigest()
+        fresh = man.get("verilog_sha256") != hashlib.sha256(verilog_of(cfg).encode()).hexdigest()
     if fresh:
         emit(cfg, d)
     r = pnr_dir(d, speed=speed, seeds=seeds, write=False, reuse=reuse)
