@@ -170,8 +170,9 @@ def register(subparsers) -> None:
     add_top_arguments(p)
     p.add_argument("--target", choices=("generic", "ecp5"), default="generic",
                    help="generic = portable Verilog, inferred multipliers (default); ecp5 = Lattice ECP5 "
-                        "MULT18X18D primitives with their input and output registers (same cycles; "
-                        "`macforge pnr` uses it for ECP5 by itself)")
+                        "MULT18X18D primitives with their input and output registers, and for the engine "
+                        "DP16KD buffers with their output register (same cycles; `macforge pnr` uses it for "
+                        "ECP5 by itself)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)

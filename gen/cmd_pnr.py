@@ -32,7 +32,8 @@ def register(subparsers) -> None:
                                                     "the figure")
     p.add_argument("--target", choices=("auto", "generic", "ecp5"), default="auto",
                    help="netlist to place: auto (default) = ecp5 for ECP5 (MULT18X18D with registered "
-                        "inputs and outputs), generic for iCE40; generic = the portable Verilog as emitted")
+                        "inputs and outputs, engine buffers in DP16KD with the output register), generic "
+                        "for iCE40; generic = the portable Verilog as emitted")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)
 

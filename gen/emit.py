@@ -509,8 +509,8 @@ def emit(cfg, out_dir, target: str = "generic") -> dict:
         man = manifest_for(cfg, verilog_text)
     man["target"] = tgt.name
     if tgt.ecp5_dsp:
-        man["warnings"].append("ecp5 target: instantiates Lattice MULT18X18D primitives; simulators need a "
-                               "model of them (macforge.sim.ecp5_models.MULT18X18D_MODEL)")
+        man["warnings"].append("ecp5 target: instantiates Lattice MULT18X18D (and, engines, DP16KD) primitives; "
+                               "simulators need models of them (macforge.sim.ecp5_models.ECP5_MODELS)")
     man["emit_s"] = round(emit_s, 4)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

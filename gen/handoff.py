@@ -9,7 +9,8 @@ file                        content
 ``TOP.v``                   the Verilog (``macforge gen``), one file, every submodule inside
 ``TOP_ecp5.v``              only for designs with multipliers: the same design for the ``ecp5`` emission
                             target (:mod:`macforge.rtl.dsp`: Lattice ``MULT18X18D`` primitives with their
-                            input and output registers; same cycles), the netlist ``pnr.json`` measured
+                            input and output registers, engine buffers in ``DP16KD`` with the output
+                            register; same cycles), the netlist ``pnr.json`` measured
 ``manifest.json``           ports, packet format, limits, cycle model, tool versions (:mod:`~macforge.gen.emit`)
 ``files.f``                 file list (one path per line, relative to the bundle)
 ``TOP.sdc``                 ``create_clock`` on the clock port (Synopsys/Diamond/Radiant/Quartus style)
@@ -205,9 +206,10 @@ def readme_text(man: dict, pnr: dict | None, files: dict[str, str], mhz: float, 
            f"| `{files['verilog']}` | Verilog, module `{top}` (all submodules inside), portable |"]
     if files.get("verilog_ecp5"):
         out.append(f"| `{files['verilog_ecp5']}` | the same module for Lattice ECP5: its multipliers are "
-                   "`MULT18X18D` primitives with input and output registers (same cycles; the netlist the "
-                   "figures below were measured on; simulators need a `MULT18X18D` model, e.g. "
-                   "`macforge.sim.ecp5_models`) |")
+                   "`MULT18X18D` primitives with input and output registers, and for the engine `DP16KD` "
+                   "buffers with their output register (same cycles; the netlist the figures below were "
+                   "measured on; simulators need models of those primitives, e.g. "
+                   "`macforge.sim.ecp5_models.ECP5_MODELS`) |")
     out += [
            f"| `{files['filelist']}` | file list |",
            f"| `{files['sdc']}`, `{files['xdc']}`, `{files['lpf']}` | clock constraint on `{clk}`, {mhz:g} MHz "

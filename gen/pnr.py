@@ -9,14 +9,18 @@ the log:
   analysis after routing, the design's one clock ``clk``);
 * ``utilization``: ``{bel type: {"used", "available"}}`` of the report (only types with ``used > 0``);
 * ``critical_path``: the report's first critical path: start and end cell, total delay, logic and
-  routing delay, number of steps, and the path itself as ``[type, from cell, to cell, delay]`` rows.
+  routing delay, number of steps, and the path itself as ``[type, from cell, to cell, delay]`` rows;
+* ``slow_endpoints`` (ECP5, nextpnr run with ``--detailed-timing-report``): the slowest endpoint groups
+  (:func:`slow_endpoints`), i.e. everything near the clock limit, not only the one critical path.
 
 Over ``seeds`` runs (``--seed 1..N``) ``fmax_best_mhz`` is the maximum, ``fmax_median_mhz`` the median.
 
 Emission target (``target``, :mod:`macforge.rtl.dsp`): ``auto`` (default) places the netlist a user of the
 family would build: for ECP5 the ``ecp5`` target, whose parallel PEs instantiate ``MULT18X18D`` with
 their input and output registers (Yosys never enables them for an inferred multiplier, which then
-bounds the clock with a combinational DSP between two fabric registers); for iCE40 the ``generic``
+bounds the clock with a combinational DSP between two fabric registers) and whose engines keep their
+weight and activation buffers in ``DP16KD`` with the output register (Yosys does not merge a register
+into it either); for iCE40 the ``generic``
 Verilog. When the directory's Verilog was emitted for another target, :func:`pnr_dir` re-emits it from
 the manifest's configuration into ``pnr_<target>.v`` (same configuration, same cycle-level behaviour);
 ``target: "generic"`` measures the portable Verilog as it is. The report's ``target`` and ``verilog``
@@ -50,6 +54,7 @@ constraint file used (``pnr_clk.lpf`` / ``pnr_clk.pcf``).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -142,7 +147,46 @@ def parse_report(rep: dict) -> dict:
             "delay_ns": round(logic + route, 3), "logic_ns": round(logic, 3), "routing_ns": round(route, 3),
             "steps": len(steps), "path": rows,
         }
+    if rep.get("detailed_net_timings"):
+        out["slow_endpoints"] = slow_endpoints(rep, 1000.0 / fmax)
     return out
+
+
+def _endpoint_group(cell: str, port: str) -> str:
+    """``cell.port`` with indices replaced by ``#`` and nextpnr's packing suffixes dropped, so the bits
+    of one register (or the ports of one block) fall into one group."""
+    base = re.split(r"_TRELLIS|_LUT4|_CCU2C|_PFUMX|\$", cell)[0]
+    return re.sub(r"\d+", "#", base) + "." + re.sub(r"\d+", "#", port)
+
+
+def slow_endpoints(rep: dict, period_ns: float, top: int = 25) -> list[dict]:
+    """The slowest timing endpoints of a nextpnr report written with ``--detailed-timing-report``.
+
+    Every net of ``detailed_net_timings`` lists the endpoints (flip-flop, block RAM or DSP inputs) its
+    paths reach, with the path delay up to each. Per endpoint the largest delay is its worst path;
+    endpoints are grouped by :func:`_endpoint_group`. Returns up to ``top`` groups, slowest first:
+    ``group``, ``worst_ns``, ``endpoints`` (how many), ``near_critical`` (how many have a worst path
+    of at least 90 % of ``period_ns``, the achieved clock period) and ``driver`` (the cell driving the
+    worst one's last net). All of one place and route: a map of what limits the
+    clock besides the single critical path."""
+    worst: dict = {}
+    for net in rep.get("detailed_net_timings") or []:
+        for e in net.get("endpoints", []):
+            k = (e["cell"], e["port"])
+            d = float(e["delay"][1])
+            if d > worst.get(k, (-1.0, ""))[0]:
+                worst[k] = (d, net.get("driver", ""))
+    groups: dict = {}
+    for (cell, port), (d, drv) in worst.items():
+        g = groups.setdefault(_endpoint_group(cell, port), {"worst_ns": -1.0, "endpoints": 0,
+                                                             "near_critical": 0, "driver": ""})
+        g["endpoints"] += 1
+        g["near_critical"] += d >= 0.9 * period_ns
+        if d > g["worst_ns"]:
+            g["worst_ns"], g["driver"] = d, drv
+    rows = [{"group": k, **v, "worst_ns": round(v["worst_ns"], 3)} for k, v in groups.items()]
+    rows.sort(key=lambda r: -r["worst_ns"])
+    return rows[:top]
 
 
 # ----- constraints --------------------------------------------------------------------------------------
@@ -269,7 +313,8 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
         cons = "pnr_clk.lpf"
         (d / cons).write_text(lpf_clock(clock, target))
         base = [f"--{dev}", "--package", pkg, "--speed", str(sp), "--json", netlist, "--lpf", cons,
-                "--lpf-allow-unconstrained", "--out-of-context", "--timing-allow-fail"]
+                "--lpf-allow-unconstrained", "--out-of-context", "--timing-allow-fail",
+                "--detailed-timing-report"]
     else:
         cons = "pnr_clk.pcf"
         (d / cons).write_text(pcf_clock(clock, target))

@@ -158,18 +158,20 @@ class EngineConfig:
 
     @property
     def post_pipe(self) -> int:
-        """Registered post-processing stages added by the pipelining option (``array.pipeline``): 6
-        (``v = y + bias``; four 18x18 partial products of ``v * M0``; two partial sums; ``+ 2^(S-1)``;
-        ``>> S``; the clamp, or the raw / zero-padding select), else 0. Each adds one cycle of latency;
-        the output register loads the last stage's flip-flops."""
-        return 6 if self.array.pipeline else 0
+        """Registered post-processing stages added by the pipelining option (``array.pipeline``): 11
+        (the array row, bias and parameters; ``v = y + bias``; the multiplier operands; four 18x18 partial
+        products of ``v * M0``; two partial sums; ``v * M0``; ``+ 2^(S-1)``; ``>> 8 (S div 8)``;
+        ``>> (S mod 8)``; the clamp's tests; the clamped, raw or zero-padding lane), else 0. Each adds one
+        cycle of latency; the output side loads the last stage's flip-flops."""
+        return 11 if self.array.pipeline else 0
 
     @property
     def issue_depth(self) -> int:
-        """Beats each issue generator's queue holds between its read stage and the array (4): the
-        generator reads while the queue has room (a registered flag), so it never waits on the array's
-        combinational ``ready``, and the block RAM's clock-to-out ends in the queue registers. A word read
-        in cycle ``t`` reaches the array from ``t + 2`` (the cycle model counts it)."""
+        """Beats each issue generator's queue holds behind its head register (4; :func:`macforge.rtl.skid.issue_queue`):
+        the generator reads while queue and head have room (a registered flag), so it never waits on the
+        array's combinational ``ready``; the block RAM's clock-to-out ends in an input register, and the
+        array sees the head register. A word read in cycle ``t`` reaches the array from ``t + 3`` (the
+        cycle model counts it)."""
         return 4
 
     @property

@@ -13,14 +13,16 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
   ``ceil(ww / wax)`` beats, one per cycle, and is offered in the cycle after its final beat. Each section
   starts one cycle after the previous one's final word (a bubble).
 * **Double buffering.** Activation block ``b`` is written only while ``b < released + 2``; a block counts as
-  loaded from the cycle after its final word and as released from the cycle after its final word has
-  been read.
+  loaded from the cycle after its final word (for this check) and as released from the cycle after its
+  final word has been read; the generators may read it from two cycles after its final word (the
+  buffer writes are registered).
 * **Issue.** A generator reads a word of a loaded block whenever its queue has room (a flag computed
-  one cycle ahead: ``queued + stage + read <= depth - 1``, ``depth`` =
+  one cycle ahead: the words read and not yet taken, ``<= depth``, ``depth`` =
   :attr:`~macforge.golden.engine_config.EngineConfig.issue_depth`); the word is in the read stage in the
-  next cycle and in the queue the cycle after, where the array takes it from the head
-  (:func:`macforge.rtl.skid.issue_queue`). So a word read in cycle ``t`` is offered from ``t + 2``, one beat
-  per cycle; while the array stalls the generator runs ahead until the queue is full.
+  next cycle, in the input register the cycle after, then in the head register (or the queue behind it),
+  where the array takes it (:func:`macforge.rtl.skid.issue_queue`). So a word read in cycle ``t`` is
+  offered from ``t + 3``, one beat per cycle; while the array stalls the generator runs ahead until queue
+  and head are full.
 * **Array.** OS: the front end takes a beat when idle or emitting the final slot of its beat (``L``
   slots per beat), holds a ``last`` slot until ``R`` cycles after the previous one; a tile's final
   slot presented in cycle ``E`` puts row ``r`` on the output in cycle ``E + R + C + 1 + r``. WS: weight
@@ -31,8 +33,8 @@ The model is a cycle-level simulation of the engine's *documented* behaviour (:m
 * **tMAC.** The budget word is taken in cycle 1 (the parameters start a cycle later); the reduction
   runs in groups (``K`` steps become ``ceil(K/g)``) of ``L = k k_x`` slots.
 * **Output.** The post-processing pipeline takes an array row in its cycle and transfers it on
-  ``m_axis`` ``1 + Q`` cycles later (``Q`` = :attr:`~macforge.golden.engine_config.EngineConfig.post_pipe`:
-  6 registered stages with the pipelining option, else 0).
+  ``m_axis`` ``2 + Q`` cycles later (``Q`` = :attr:`~macforge.golden.engine_config.EngineConfig.post_pipe`:
+  11 registered stages with the pipelining option, else 0; then the output FIFO and an output slot).
 
 Without a stall the total is dominated by ``sum over blocks of max(load_b+1, compute_b)``: e.g. a
 256 x 256 x 256 layer on an 8x8 OS array with a 64-bit bus needs 12 x 32 + 8192 + ~32 x 258 load cycles
@@ -48,27 +50,31 @@ from .engine_config import EngineConfig
 
 
 class _IssueQueue:
-    """A generator's read stage -> a queue of ``depth`` beats -> the array, with the registered room
-    flag of :func:`macforge.rtl.skid.issue_queue`. Beats are tuples (or ``True`` for weight rows)."""
+    """A generator's read stage -> input register -> a queue and head register of ``depth + 1`` beats ->
+    the array, with the registered room flag of :func:`macforge.rtl.skid.issue_queue`. Beats are tuples
+    (or ``True`` for weight rows)."""
 
     def __init__(self, depth: int):
         self.depth = depth
-        self.stage = None                  # the beat read in the previous cycle
-        self.q: list = []
+        self.stage = None                  # the beat read in the previous cycle (memory read data)
+        self.inreg = None                  # the beat read two cycles ago (input register)
+        self.q: list = []                  # head register (q[0]) and queue, oldest first
         self.room = True                   # the generator may read in this cycle
 
     def offer(self):
-        """(valid, beat) the array sees in this cycle (the queue's head)."""
+        """(valid, beat) the array sees in this cycle (the head register)."""
         return (True, self.q[0]) if self.q else (False, None)
 
     def step(self, take: bool, rd: bool, new_beat) -> None:
         """Register update: ``take`` (the array took the head), ``rd`` (the generator read ``new_beat``)."""
         if take:
             self.q.pop(0)
-        if self.stage is not None:
-            self.q.append(self.stage)
+        if self.inreg is not None:
+            self.q.append(self.inreg)
+        self.inreg = self.stage
         self.stage = new_beat if rd else None
-        self.room = len(self.q) + (self.stage is not None) <= self.depth - 1
+        occ = len(self.q) + (self.inreg is not None) + (self.stage is not None)
+        self.room = occ <= self.depth
 
 
 def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = None,
@@ -100,6 +106,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
     s_i, wi = 0, 0                 # parser: section, word within it
     have, idx, full, j = 0, 0, 0, 0  # unpacker of the current section
     loaded = released = 0
+    loaded_g = 0                   # blocks the generators may read (loaded, one cycle later)
     # activation generator (beats: (last, tlast, block)) and its pipe to the array
     apipe = _IssueQueue(e.issue_depth)
     g_blk, g_i, g_done = 0, 0, False
@@ -162,13 +169,13 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
         s_take = s_offer and s_ready
         if s_offer:
             s_last, s_tlast, s_blk = s_beat
-        g_have = (not g_done) and g_blk < loaded
+        g_have = (not g_done) and g_blk < loaded_g
         a_rd = apipe.room and g_have       # the generator reads a word
         if not OS:
             w_ready = (not wfull[lb]) and wbusy[lb] == 0
             w_offer, _ = wpipe.offer()
             w_take = w_offer and w_ready
-            h_have = (not h_done) and h_blk < loaded
+            h_have = (not h_done) and h_blk < loaded_g
         # ================= sequential update =================
         # array output (o.valid rows) are scheduled; count rows in their cycles
         if OS:
@@ -176,7 +183,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                 since_last = 1
                 last_row_cycle_tile = t + R + C + 1 + a.pipe_latency + R - 1
                 if trace is not None:
-                    trace["m_axis"] += [t + R + C + 2 + P + r for r in range(R)]
+                    trace["m_axis"] += [t + R + C + 3 + P + r for r in range(R)]
                 rows_seen += R
                 if rows_seen == rows_total:
                     last_row_cycle = last_row_cycle_tile
@@ -192,7 +199,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
             t_take = s_take and s_tlast
             if s_take and s_last:
                 if trace is not None:
-                    trace["m_axis"].append(t + L + R + C + 3 + P)
+                    trace["m_axis"].append(t + L + R + C + 4 + P)
                 rows_seen += 1
                 if rows_seen == rows_total:
                     last_row_cycle = t + L + R + C + 2 + a.pipe_latency
@@ -234,7 +241,7 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                                    ("P", "W")[s_i] if s_i < 2 else f"A{s_i - 2}")
             trace["array"].append(s_blk if s_take else None)
         if last_row_cycle is not None and rows_seen == rows_total and t >= last_row_cycle:
-            return last_row_cycle + 2 + e.post_pipe
+            return last_row_cycle + 3 + e.post_pipe
         # activation generator (uses the register values of this cycle)
         new_beat = None
         if a_rd:
@@ -256,7 +263,8 @@ def job_cycles(e: EngineConfig, M: int, K: int, N: int, precision: int | None = 
                 released += 1
                 if g_blk == nb:
                     g_done = True
-        # parser / unpacker
+        # parser / unpacker (a block is readable by the generators one cycle after it counts as loaded)
+        loaded_g = loaded
         if s_i < len(sec):
             ww, n = sec[s_i]
             if ww <= wax:

@@ -6,7 +6,8 @@ Configuration and buffer sizes: :mod:`macforge.golden.engine_config`.
 Structure::
 
     s_axis -> parser -> unpackers (params / weights / activations) -> P, W, A[2] buffers
-    A[bank], W --(issue generators: read stage, issue queue)--> array --> post (bias, requant) -> m_axis
+    A[bank], W --(issue generators: 2-cycle read, head register + queue)--> array --> post (bias, requant)
+    --> output FIFO --> two output slots --> m_axis
 
 Loading (parser, one ``s_axis`` beat per cycle at most). State ``IDLE`` takes the command word (only when
 the previous job is completely finished), then ``PARAM``, ``WGT``, ``ACT`` consume *words* from three
@@ -16,37 +17,46 @@ costing one bubble cycle). Activation block ``b`` goes to bank ``b mod 2`` and m
 ``b - 2`` has been released by the issue side (``b < released + 2``): **double buffering** -- block
 ``b + 1`` loads while block ``b`` computes.
 
-Issue. Block ``b`` is issued when it is completely loaded (``b < loaded``, i.e. ``a_occ != 0``). OS: for each output tile
+Issue. Block ``b`` is issued when it is completely loaded and its (registered) writes have landed
+(``a_rdy != 0``: one cycle after it counts as loaded for the double-buffer check). OS: for each output tile
 ``t``, ``K`` beats ``(A[bank][k], W[t*K + k])`` with ``first``/``last`` on ``k = 0``/``K-1``. WS: a
 weight generator streams ``W[t*Kp + c*R + r]`` rows (it may run ahead: the array's weight double buffer
 gates it) and an activation generator streams, per tile and K-chunk ``c``, the block's ``mb`` words
 ``A[bank][c*mb + m]`` (``first`` on ``c = 0``, ``last`` on the final chunk, ``tlast`` on ``m = mb-1``).
-Each generator owns a synchronous memory read port (always enabled; its read data is the *stage*) and a
-queue of ``EngineConfig.issue_depth`` registers (:func:`macforge.rtl.skid.issue_queue`): it reads a word
-whenever the queue's registered ``room`` flag is set, the stage empties into the queue in the next cycle
-and the array takes the queue's head. So the generator's advance is a flip-flop (the array's combinational
-``ready`` reaches only the queue's read pointer), the block RAM's clock-to-out ends in the queue registers,
-and the array sees one beat per cycle from two cycles after the read. The bank is released when its final
-word has been read.
+The W and A buffers are :class:`macforge.rtl.bram.RegisteredReadMemory` s (writes registered, read data
+two cycles after the address: the block RAM's output register). Each generator reads every cycle the
+queue's registered ``room`` flag allows; the word and the flags registered with its address reach the
+*input stage* two cycles later, then the head register of :func:`macforge.rtl.skid.issue_queue` (or the
+queue of ``EngineConfig.issue_depth`` registers behind it while the array stalls), which the array sees.
+So the generator's advance is a flip-flop, the block RAM's data leave it from its output register, the
+array decides on the head's flip-flops (its combinational ``ready`` reaches only the head's load enable
+and the queue pointers), and the array sees one beat per cycle from three cycles after the read. The bank
+is released when its final word has been read.
 
-Post-processing (one cycle, C lanes in parallel, on each array output row): ``v = y + bias`` (33 bits),
-then for requant jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an
-arithmetic shift, exactly :func:`macforge.golden.requant.requantize` (``lo = 0`` with ReLU, else ``-2^(a-1)``),
-else ``v`` as int32 (with the pipelining option 6 registered stages, ``EngineConfig.post_pipe``; the
-products in ``RegisteredProduct`` s, i.e. ECP5 ``MULT18X18D`` with input and output registers on the
-``ecp5`` target). The result row goes to the output register (``m_axis``), or, while that holds a beat
-that is not taken, to an output FIFO of ``O_DEPTH`` rows behind it (the register reloads from the FIFO
-head first, so order is kept and a row that finds both empty goes straight to the register: no latency).
+Post-processing (C lanes in parallel, one row per cycle): ``v = y + bias`` (33 bits), then for requant
+jobs ``clamp((v * M0 + 2^(S-1)) >> S, lo, hi)`` with a 66-bit product and an arithmetic shift, exactly
+:func:`macforge.golden.requant.requantize` (``lo = 0`` with ReLU, else ``-2^(a-1)``), else ``v`` as
+int32. With the pipelining option 11 registered stages (``EngineConfig.post_pipe``; each a register
+after at most one adder, one mux level or one reduction; the products in ``RegisteredProduct`` s, i.e.
+ECP5 ``MULT18X18D`` with input and output registers on the ``ecp5`` target), else combinational. The
+result row is written into the output FIFO (``O_DEPTH`` rows, LUT RAM), which also takes the capability
+words and the error beat; its head moves into the next free one of two output slots, which ``m_axis``
+shows in turn (ping-pong): ``m_axis_tready`` reaches only the slots' valid flags and read pointer, and
+every wide register loads on flip-flop conditions. A row reaches ``m_axis`` ``Q + 2`` cycles after it
+leaves the array.
 
 Stalls (output credits). The array and the post-processing pipeline never stall (``o.ready = 1``: no
 clock enable fans out from ``m_axis_tready``). Instead an activation beat that makes output rows
-(``last``: ``R`` rows OS, one row WS) is offered to the array only while ``credit >= rows``; ``credit``
-(registered, with the registered flag ``cr_ok``) counts the free places of FIFO + output register minus
-every row already issued: ``-rows`` when such a beat is taken, ``+1`` when ``m_axis`` takes a result row.
-``O_DEPTH`` (a power of two >= ``2 L_max + 4R + C + P + Q + 8``) exceeds the rows that can be in flight
-without backpressure, so then ``cr_ok`` stays 1 and nothing waits: the cycle counts are those of the
-model. Under backpressure the issue waits once the FIFO is full (``O_DEPTH`` rows buffered); nothing is
-lost, duplicated or reordered.
+(``last``: ``R`` rows OS, one row WS) is offered to the array only while the registered flag ``cr_ok``
+is set. ``credit`` counts the free places of FIFO and slots minus every row already issued (``-rows``
+when such a beat is taken, ``+1`` when ``m_axis`` takes a result row), both events registered first, so
+the counter runs one cycle late and ``cr_ok`` asks for ``2 rows`` (room for the one beat that may be
+taken before its decrement lands). ``T_AUX = n_caps + 3`` places are kept for beats that are not result
+rows (capability words are written only while the FIFO holds at most ``n_caps`` beats, the error beat
+only into an empty output side). ``O_DEPTH`` (a power of two >= ``2 L_max + 4R + C + P + Q + 8 + rows +
+1 + T_AUX``) exceeds the rows that can be in flight without backpressure, so then ``cr_ok`` stays 1 and
+nothing waits: the cycle counts are those of the model. Under backpressure the issue waits once the FIFO
+is full; nothing is lost, duplicated or reordered.
 
 Timing of the control (for Fmax): every loop of the parser, the issue generators and the output side is
 a down-counter with a registered ``last`` flag (``Loop``, ``Rows``: the next flag is a constant compare
@@ -54,7 +64,9 @@ of the counter, computed when the loop advances), blocks in flight are small occ
 (``a_occ = loaded - released``, ``h_occ``, ``o_pend``), the job constants derived from M, K, N are
 registered in cycle 1 of a job (first used in cycle 2), the parameter check is registered in its
 unpacker (``Unpacker.check``) and the lane masks are registered; no decision compares wide counters.
-None of this changes a cycle count.
+The unpackers' wide registers load on their registered state, not on ``s_axis_tvalid``; the buffer
+writes (and the WS K-padding flag) are registered before the block RAMs; the parameter check does not
+hold back the parameter unpacker (after a bad word, the rest of the packet is discarded either way).
 
 Errors (code in ``status[7:4]``, ``status[1]`` sticky until the next command word, ``status[0]`` busy):
 bad opcode (1), zero (2) or oversize (3) dimension, bad precision (6): the rest of the packet is
@@ -77,6 +89,7 @@ backpressure), and ``docs/engine.md`` has the diagram.
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
@@ -85,6 +98,7 @@ from amaranth.lib.wiring import In, Out
 from macforge.golden.engine import OPCODE, OPCODE_CAPS, capability_words
 from macforge.golden.requant import MAX_SHIFT
 from macforge.golden.engine_config import EngineConfig, OUT_LANE_BITS
+from .bram import RegisteredReadMemory
 from .dsp import ECP5_MUL_WIDTH, RegisteredProduct
 from .os_array import OsArray
 from .skid import issue_queue
@@ -96,7 +110,8 @@ class Unpacker(Elaboratable):
 
     Word side: ``o_valid``/``o_ready``/``o_data``; ``o_end`` (this is the last word taken from its beat),
     ``o_tlast`` (the beat carried ``tlast``); ``flush`` (from the consumer, combinational: this word is the
-    final one of its section: drop the rest of the beat and take no further beat). A beat accepted in
+    final one of its section: drop the rest of the beat and take no further beat), ``clear`` (synchronous:
+    forget the beat or the partial word held, e.g. after an error). A beat accepted in
     cycle ``t`` offers its first word in ``t + 1``; no beat is taken after a ``tlast`` beat until it has
     been consumed. Words wider than the bus collect ``ceil(ww / wax)`` beats (a ``tlast`` beat ends the
     word early).
@@ -121,6 +136,7 @@ class Unpacker(Elaboratable):
         self.o_end = Signal()
         self.o_tlast = Signal()
         self.flush = Signal()
+        self.clear = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -142,8 +158,12 @@ class Unpacker(Elaboratable):
                 self.o_end.eq((idx == per - 1) | self.flush),
                 self.i_ready.eq(~have | (take & self.o_end & ~self.flush & ~tl)),
             ]
+            # the beat register loads whenever the unpacker may take a beat, valid or not (nothing it
+            # holds is still needed then): its clock enable is the registered state, not s_axis_tvalid
+            with m.If(self.i_ready):
+                m.d.sync += beat.eq(self.i_data)
             with m.If(i_take):
-                m.d.sync += [have.eq(1), beat.eq(self.i_data), tl.eq(self.i_last)]
+                m.d.sync += [have.eq(1), tl.eq(self.i_last)]
                 if per > 1:
                     m.d.sync += idx.eq(0)
             with m.Elif(take):
@@ -152,10 +172,12 @@ class Unpacker(Elaboratable):
                 if per > 1:
                     with m.Else():
                         m.d.sync += idx.eq(idx + 1)
+            with m.If(self.clear):
+                m.d.sync += [have.eq(0), tl.eq(0)]
             if self.check is not None:      # one registered check per word position of the beat
                 cw = len(self.o_check)
                 chk = Signal(cw * per)
-                with m.If(i_take):
+                with m.If(self.i_ready):
                     m.d.sync += chk.eq(Cat(*[self.check(self.i_data[i * ww:(i + 1) * ww]) for i in range(per)]))
                 m.d.comb += self.o_check.eq(chk.word_select(idx, cw) if per > 1 else chk)
         else:
@@ -169,18 +191,26 @@ class Unpacker(Elaboratable):
                 self.o_end.eq(1),
                 self.i_ready.eq(~full | (take & ~self.flush & ~tl)),
             ]
+            # position j of the word (the next to fill) and the check load whenever no complete word is
+            # held (``~full | take``), valid beat or not: a position not yet filled, or a word being
+            # consumed, may be overwritten, so the wide clock enables are registered state only
+            can = Signal()
+            m.d.comb += can.eq(~full | take)
             if self.check is not None:      # check of the word as it will be after this beat
                 nxt = Cat(*[Mux(j == i, self.i_data, word[i * wax:(i + 1) * wax]) for i in range(n)])
-                with m.If(i_take):
+                with m.If(can):
                     m.d.sync += self.o_check.eq(self.check(nxt[:ww]))
-            with m.If(i_take):
+            with m.If(can):
                 m.d.sync += word.word_select(j, wax).eq(self.i_data)
+            with m.If(i_take):
                 with m.If((j == n - 1) | self.i_last):
                     m.d.sync += [full.eq(1), j.eq(0), tl.eq(self.i_last)]
                 with m.Else():
                     m.d.sync += [j.eq(j + 1), full.eq(0)]
             with m.Elif(take):
                 m.d.sync += full.eq(0)
+            with m.If(self.clear):
+                m.d.sync += [full.eq(0), j.eq(0), tl.eq(0)]
         return m
 
 
@@ -237,12 +267,19 @@ class Engine(wiring.Component):
         # ---------------- buffers
         pmem = m.submodules.pmem = memory.Memory(shape=data.ArrayLayout(_lane_layout(), C),
                                                  depth=max(2, e.nt_max), init=[])
-        wmem = m.submodules.wmem = memory.Memory(shape=e.w_word, depth=max(2, e.w_depth), init=[])
-        amem = m.submodules.amem = memory.Memory(shape=e.a_word, depth=2 * e.a_bank_depth, init=[])
-        p_wr, w_wr, a_wr = pmem.write_port(), wmem.write_port(), amem.write_port()
+        # weight and activation buffers: read data two cycles after the address (block RAM + output
+        # register, :class:`macforge.rtl.bram.RegisteredReadMemory`), read port always enabled
+        # (writes registered first, WS weights by the parser itself, see WGT), so the parser's logic never
+        # routes to the block RAMs directly; a block therefore becomes readable one cycle after it
+        # counts as loaded for the double-buffer check (``a_rdy`` / ``h_occ`` below)
+        wmem = m.submodules.wmem = RegisteredReadMemory(e.w_word, max(2, e.w_depth), name="wmem", write_reg=OS)
+        amem = m.submodules.amem = RegisteredReadMemory(e.a_word, 2 * e.a_bank_depth, name="amem", write_reg=True)
+        p_wr = pmem.write_port()
+        w_wr = SimpleNamespace(en=wmem.w_en, addr=wmem.w_addr, data=wmem.w_data)
+        a_wr = SimpleNamespace(en=amem.w_en, addr=amem.w_addr, data=amem.w_data)
         p_rd = pmem.read_port(domain="comb")
-        w_rd = wmem.read_port()
-        a_rd = amem.read_port()
+        w_rd = SimpleNamespace(addr=wmem.r_addr, data=wmem.r_data)
+        a_rd = SimpleNamespace(addr=amem.r_addr, data=amem.r_data)
 
         # ---------------- unpackers
         def lanes_bad(word):
@@ -263,32 +300,48 @@ class Engine(wiring.Component):
         # blocks in flight, as occupancy counters (no wide compares): a_occ = loaded - released
         # (the activation banks in use, 0..2), h_occ = loaded - blocks the weight generator finished
         a_occ = Signal(2)
+        a_rdy = Signal(2)           # the same, counting a block from the cycle after blk_loaded (readable)
         h_occ = Signal(3)
         blk_loaded = Signal()       # the final word of an activation block is written (this cycle)
         g_rel = Signal()            # the activation generator reads a block's final word (releases its bank)
         h_rel = Signal()            # the weight generator issues a block's final weight row
 
-        # ---------------- job constants: registered functions of jM, jK, jN (valid from cycle 2, used by
-        # the loop reloads from cycle 2 on); ``c_*``: the same, combinational (for the loads in cycle 1)
+        # ---------------- job constants: registered functions of M, K, N, computed from the command word
+        # when it is accepted (cycle 0), so the loop loads of cycle 1 (``c_*``) and the reloads later
+        # (``j_*``, the same registers) read flip-flops
         KS = 1 if OS else R         # reduction steps per iteration of the K loop (OS: k, WS: a chunk)
+
+        def gt_c(x, k):
+            """``x > k`` for a constant ``k``: the bits above ``k``'s width as a reduction, a compare of
+            the few low bits (no carry chain along the whole counter)."""
+            b = max(1, k.bit_length())
+            if k >= (1 << min(len(x), b)) - 1:          # the low bits alone can never exceed k
+                return x[b:].any() if len(x) > b else Const(0)
+            if len(x) <= b:
+                return x > k
+            return x[b:].any() | (x[:b] > k)
+
+        def le_c(x, k):
+            return ~gt_c(x, k)
 
         def mb_of(total):
             """``(min(total, B) - 1, min(total, B) == 1)`` (rows of a block, minus one, and its == 0 flag)."""
-            return (Mux(total > B, B - 1, total - 1)[:max(1, (B - 1).bit_length())],
-                    Mux(total > B, Const(int(B == 1)), total == 1))
+            return (Mux(gt_c(total, B), B - 1, total - 1)[:max(1, (B - 1).bit_length())],
+                    Mux(gt_c(total, B), Const(int(B == 1)), total == 1))
 
         def thermo(total, off=0):
             """Lane mask of a tile: lane ``j`` is below ``total - off`` (``off + j < total``)."""
-            return Cat(*[total > off + j for j in range(C)])
+            return Cat(*[gt_c(total, off + j) for j in range(C)])
 
-        c_tl0, c_cl0, c_bl0 = jN <= C, jK <= KS, jM <= B
-        c_mask0 = thermo(jN)
-        c_mb1, c_mb1z = mb_of(jM)
         j_tl0, j_cl0, j_bl0, j_mb1z = Signal(), Signal(), Signal(), Signal()
         j_mask0 = Signal(C)
         j_mb1 = Signal(range(max(B, 2)))
-        m.d.sync += [j_tl0.eq(c_tl0), j_cl0.eq(c_cl0), j_bl0.eq(c_bl0), j_mask0.eq(c_mask0), j_mb1.eq(c_mb1),
-                     j_mb1z.eq(c_mb1z)]
+
+        def job_constants(hM, hK, hN):
+            mb1, mb1z = mb_of(hM)
+            return [j_tl0.eq(le_c(hN, C)), j_cl0.eq(le_c(hK, KS)), j_bl0.eq(le_c(hM, B)), j_mask0.eq(thermo(hN)),
+                    j_mb1.eq(mb1), j_mb1z.eq(mb1z)]
+        c_tl0, c_cl0, c_bl0, c_mask0, c_mb1, c_mb1z = j_tl0, j_cl0, j_bl0, j_mask0, j_mb1, j_mb1z
 
         class Loop:
             """A loop over ``total`` in steps of ``step`` as two registers: ``rem`` (what is left from the
@@ -304,11 +357,11 @@ class Engine(wiring.Component):
                 return [self.rem.eq(total), self.last.eq(last)]
 
             def advance(self):
-                return [self.rem.eq(self.rem - self.step), self.last.eq(self.rem <= 2 * self.step)]
+                return [self.rem.eq(self.rem - self.step), self.last.eq(le_c(self.rem, 2 * self.step))]
 
             def next_mb(self):
                 """Block loops: ``mb_of`` of the next block (from ``rem`` of the current one)."""
-                big = self.rem > 2 * B
+                big = gt_c(self.rem, 2 * B)
                 return (Mux(big, B - 1, self.rem - (B + 1))[:max(1, (B - 1).bit_length())],
                         Mux(big, Const(int(B == 1)), self.rem == B + 1))
 
@@ -374,6 +427,18 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.next = "WAIT"
 
+        # weight-buffer writes (parser, WGT): OS writes the word in the cycle it is taken; WS registers the
+        # write first (address, word, enable and the K-padding flag; the padding zero is applied behind
+        # that register), so the padding test ends in a flip-flop. The weights are read only once the
+        # first activation block is loaded, several cycles after the final weight write.
+        w_en_c, w_addr_c, w_pad_c = Signal(), Signal.like(w_wr.addr), Signal()
+        if OS:
+            m.d.comb += [w_wr.en.eq(w_en_c), w_wr.addr.eq(w_addr_c), w_wr.data.eq(up_w.o_data)]
+        else:
+            w_en_r, w_addr_r, w_pad_r = Signal(), Signal.like(w_wr.addr), Signal()
+            w_data_r = Signal(e.w_word)
+            m.d.sync += [w_en_r.eq(w_en_c), w_addr_r.eq(w_addr_c), w_pad_r.eq(w_pad_c), w_data_r.eq(up_w.o_data)]
+            m.d.comb += [w_wr.en.eq(w_en_r), w_wr.addr.eq(w_addr_r), w_wr.data.eq(Mux(w_pad_r, 0, w_data_r))]
         caps = capability_words(e)
         n_caps = len(caps)
         caps_i = Signal(range(n_caps))
@@ -384,6 +449,7 @@ class Engine(wiring.Component):
                 with m.If(self.s_axis_tvalid):
                     # jK counts reduction steps: K, or ceil(K/g) groups for the tMAC
                     k_steps = (h_K + (a.g - 1)) >> (a.g.bit_length() - 1) if TMAC else h_K
+                    m.d.sync += job_constants(h_M, k_steps, h_N)
                     m.d.sync += [jM.eq(h_M), jK.eq(k_steps), jN.eq(h_N), relu.eq(h_relu), requant.eq(h_rq),
                                  prec.eq(Mux(h_p == 0, a.a_width, h_p)), err.eq(h_code != 0),
                                  code.eq(h_code), l_addr.eq(0), l_bank.eq(0)]
@@ -421,7 +487,7 @@ class Engine(wiring.Component):
                             m.next = "PARAM"
             with m.State("PARAM"):
                 m.d.comb += [up_p.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_p.i_ready),
-                             up_p.o_ready.eq(1), p_wr.addr.eq(l_addr), p_wr.data.eq(up_p.o_data)]
+                             p_wr.addr.eq(l_addr), p_wr.data.eq(up_p.o_data)]
 
                 def on_p():
                     m.d.comb += p_wr.en.eq(1)
@@ -435,32 +501,32 @@ class Engine(wiring.Component):
                 # The per-lane checks are registered in the unpacker (up_p.o_check), the lanes < N are l_mask.
                 bad_p = Signal()
                 m.d.comb += bad_p.eq(requant & (up_p.o_check & l_mask).any())
-                consume(m, up_p, ln.last | bad_p, Const(0), on_p)
+                # (the check does not flush the unpacker: it may take the next beat in the same cycle,
+                # so the flush, ready and beat-load logic never wait for the check. That beat, and any
+                # word left in the unpacker, belong to the discarded rest of the packet: the unpacker is
+                # cleared in DRAIN / WAIT, and a tlast on that beat ends the packet here.)
+                consume(m, up_p, ln.last, Const(0), on_p)
                 with m.If(up_p.o_valid & up_p.o_ready & bad_p):
                     m.d.sync += [err.eq(1), code.eq(7)]
-                    with m.If(up_p.o_tlast & up_p.o_end):
+                    with m.If(up_p.o_tlast | (up_p.i_valid & up_p.i_ready & self.s_axis_tlast)):
                         m.next = "WAIT"
                     with m.Else():
                         m.next = "DRAIN"
             with m.State("WGT"):
                 m.d.comb += [up_w.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_w.i_ready),
-                             up_w.o_ready.eq(1), w_wr.addr.eq(l_addr)]
-                if OS:
-                    m.d.comb += w_wr.data.eq(up_w.o_data)
-                else:
+                             w_addr_c.eq(l_addr)]
+                if not OS:
                     # K padding (WS): the last chunk's rows r >= K - (kc-1) R are stored as zero whatever
                     # the packet carries, so padding lanes never reach a result (lk.rem = the chunk's valid
                     # rows there, 1..R; this row is r = R-1-rd)
                     kr = lk.rem[:R.bit_length() + 1]
-                    pad_row = Signal()
-                    m.d.comb += [pad_row.eq(lk.last & (lr.rd + kr < R)),
-                                 w_wr.data.eq(Mux(pad_row, 0, up_w.o_data))]
+                    m.d.comb += w_pad_c.eq(lk.last & (lr.rd + kr < R))
                 grp_last = lk.last if OS else lr.rl & lk.last
                 sec_last = Signal()
                 m.d.comb += sec_last.eq(grp_last & ln.last)
 
                 def on_w():
-                    m.d.comb += w_wr.en.eq(1)
+                    m.d.comb += w_en_c.eq(1)
                     m.d.sync += l_addr.eq(l_addr + 1)
                     if OS:
                         with m.If(lk.last):
@@ -526,14 +592,25 @@ class Engine(wiring.Component):
                 with m.If(job_done):
                     m.next = "IDLE"
         p_wait = fsm.ongoing("WAIT")
+        for u in (up_p, up_w, up_a):
+            m.d.comb += u.clear.eq(p_wait | fsm.ongoing("DRAIN"))
+        # the parameter and weight words are always taken when offered (their sections never wait), and
+        # an unpacker holds a word only inside its section (it is fed only there, flushed at the section's
+        # end, cleared after an error): ``o_ready = 1`` outside the state decode keeps the state register
+        # out of their wide clock enables
+        m.d.comb += [up_p.o_ready.eq(1), up_w.o_ready.eq(1)]
         p_caps = fsm.ongoing("CAPS")
         p_idle = fsm.ongoing("IDLE")
         m.d.comb += self.status.eq(Cat(~p_idle, err, Const(0, 2), code))
         m.d.comb += start.eq(p_idle & self.s_axis_tvalid)
+        # the generators see a block one cycle after its final word (its registered write has landed)
+        blk_ready = Signal()
+        m.d.sync += blk_ready.eq(blk_loaded)
         with m.If(start):
-            m.d.sync += [a_occ.eq(0), h_occ.eq(0)]
+            m.d.sync += [a_occ.eq(0), a_rdy.eq(0), h_occ.eq(0), blk_ready.eq(0)]
         with m.Else():
-            m.d.sync += [a_occ.eq(a_occ + blk_loaded - g_rel), h_occ.eq(h_occ + blk_loaded - h_rel)]
+            m.d.sync += [a_occ.eq(a_occ + blk_loaded - g_rel), a_rdy.eq(a_rdy + blk_ready - g_rel),
+                         h_occ.eq(h_occ + blk_ready - h_rel)]
 
         # ================= issue generators =================
         # --- activation generator (OS: also weights) feeding array.s: loops block > tile > K > (WS) rows
@@ -554,9 +631,13 @@ class Engine(wiring.Component):
         # cycle counts do not change; with m_axis backpressure the issue waits instead of the array.
         ROWS_PER_LAST = R if OS else 1
         Lmax, Q = a.max_cycles_per_step, e.post_pipe
-        O_DEPTH = 1 << (2 * Lmax + 4 * R + C + a.pipe_latency + Q + 8 - 1).bit_length()
-        credit = Signal(range(O_DEPTH + 2), init=O_DEPTH + 1)
-        cr_ok = Signal(init=1)              # credit >= ROWS_PER_LAST (registered)
+        # (+ ROWS_PER_LAST + 1: the credit counter runs one cycle behind, see cr_dec / cr_inc below)
+        # (+ T_AUX: places kept for beats that are not result rows -- capability words and the error
+        # beat, see the output side -- which take no credit)
+        T_AUX = n_caps + 3
+        O_DEPTH = 1 << (2 * Lmax + 4 * R + C + a.pipe_latency + Q + 8 + ROWS_PER_LAST + 1 + T_AUX - 1).bit_length()
+        credit = Signal(range(O_DEPTH + 2), init=O_DEPTH + 1 - T_AUX)
+        cr_ok = Signal(init=1)              # credit >= 2 ROWS_PER_LAST (registered)
         cr_ret = Signal()                   # m_axis takes a result row (defined on the output side)
         # between the read stage and ``array.s``: a queue of ``EngineConfig.issue_depth`` registers
         # (:func:`macforge.rtl.skid.issue_queue`): the generator reads while the queue's registered
@@ -567,16 +648,22 @@ class Engine(wiring.Component):
         s_qne = Signal()
         adv = Signal()                      # the generator may read this cycle (the queue has room)
         g_rd = Signal()                     # ... and reads (adv & g_have)
+        # the credit counter runs one cycle behind the events (both registered first: ``cr_dec`` = the
+        # array took a ``last`` beat, ``cr_inc`` = m_axis took a result row), so no handshake reaches its
+        # adder; ``cr_ok`` then asks for 2 ROWS_PER_LAST, which leaves room for the one ``last`` beat that
+        # may be taken before its decrement lands (a late return only makes the check stricter)
+        cr_dec, cr_inc = Signal(), Signal()
+        m.d.sync += [cr_dec.eq(s_take & arr.s.payload.last), cr_inc.eq(cr_ret)]
         cr_next = Signal(range(O_DEPTH + 2))
-        m.d.comb += cr_next.eq(credit + cr_ret - Mux(s_take & arr.s.payload.last, ROWS_PER_LAST, 0))
-        m.d.sync += [credit.eq(cr_next), cr_ok.eq(cr_next >= ROWS_PER_LAST)]
+        m.d.comb += cr_next.eq(credit + cr_inc - Mux(cr_dec, ROWS_PER_LAST, 0))
+        m.d.sync += [credit.eq(cr_next), cr_ok.eq(cr_next >= 2 * ROWS_PER_LAST)]
         g_have = Signal()
-        m.d.comb += g_have.eq(~g_done & a_occ.any())     # g_blk < loaded
+        m.d.comb += g_have.eq(~g_done & a_rdy.any())     # g_blk < loaded (one cycle ago)
         m.d.comb += g_rd.eq(adv & g_have)
-        m.d.comb += [a_rd.en.eq(1), a_rd.addr.eq(g_addr)]     # always enabled: the stage is valid only after g_rd
+        m.d.comb += a_rd.addr.eq(g_addr)      # always read: the stages are valid only after g_rd
         g_base = Mux(g_bank, D, 0)
         if OS:
-            m.d.comb += [w_rd.en.eq(1), w_rd.addr.eq(g_waddr)]
+            m.d.comb += w_rd.addr.eq(g_waddr)
             g_sweep_end = gk.last
         else:
             g_sweep_end = gr.rl & gk.last
@@ -621,16 +708,20 @@ class Engine(wiring.Component):
             m.d.sync += [*gk.load(jK, c_cl0), g_cf.eq(1), *gn.load(jN, c_tl0), *gm.load(jM, c_bl0)]
             if not OS:
                 m.d.sync += [g_mb1.eq(c_mb1), g_mb1z.eq(c_mb1z), *gr.load(c_mb1, c_mb1z)]
+        # input stage (two cycles after the read): the buffer's registered read data, and the stage's
+        # valid and flags registered once more
+        iv, i_first, i_last, i_tlast = Signal(name="s_iv"), Signal(), Signal(), Signal()
+        m.d.sync += [iv.eq(sv), i_first.eq(s_first), i_last.eq(s_last), i_tlast.eq(s_tlast)]
         s_beat = Signal(arr.s.payload.shape(), name="s_beat")
         if OS:
             m.d.comb += [s_beat.a.eq(a_rd.data), s_beat.w.eq(w_rd.data),
-                         s_beat.first.eq(s_first), s_beat.last.eq(s_last)]
+                         s_beat.first.eq(i_first), s_beat.last.eq(i_last)]
         else:
             m.d.comb += [s_beat.a.eq(a_rd.data),
-                         s_beat.first.eq(s_first), s_beat.last.eq(s_last), s_beat.tlast.eq(s_tlast)]
-        s_room, s_qtake, s_qne_ = issue_queue(m, arr.s, sv, s_beat, g_rd, e.issue_depth, name="s",
+                         s_beat.first.eq(i_first), s_beat.last.eq(i_last), s_beat.tlast.eq(i_tlast)]
+        s_room, s_qtake, s_qne_ = issue_queue(m, arr.s, iv, s_beat, g_rd, e.issue_depth, name="s",
                                               gate=~arr.s.payload.last | cr_ok)
-        m.d.comb += [adv.eq(s_room), s_take.eq(s_qtake), s_qne.eq(s_qne_)]
+        m.d.comb += [adv.eq(s_room), s_take.eq(s_qtake), s_qne.eq(s_qne_ | iv)]
         if not OS:
             # --- WS weight generator feeding array.w: loops block > tile > chunk > rows r of the chunk
             hk, hn, hm = Loop("h_k", R), Loop("h_n", C), Loop("h_m", B)
@@ -643,7 +734,7 @@ class Engine(wiring.Component):
             m.d.comb += h_have.eq(~h_done & h_occ.any())     # h_blk < loaded
             h_rd = Signal()
             m.d.comb += h_rd.eq(wadv & h_have)
-            m.d.comb += [w_rd.en.eq(1), w_rd.addr.eq(h_addr)]
+            m.d.comb += w_rd.addr.eq(h_addr)
             h_blk_end = Signal()
             m.d.comb += h_blk_end.eq(hr.rl & hk.last & hn.last)
             m.d.sync += wv.eq(h_rd)
@@ -668,7 +759,9 @@ class Engine(wiring.Component):
             with m.If(setup):
                 m.d.sync += [*hk.load(jK, c_cl0), *hn.load(jN, c_tl0), *hm.load(jM, c_bl0), *hr.load(R - 1, R == 1)]
             # the weight rows go through their own queue, as for array.s
-            w_room, _, _ = issue_queue(m, arr.w, wv, w_rd.data, h_rd, e.issue_depth, name="w")
+            wiv = Signal(name="w_iv")
+            m.d.sync += wiv.eq(wv)
+            w_room, _, _ = issue_queue(m, arr.w, wiv, w_rd.data, h_rd, e.issue_depth, name="w")
             m.d.comb += wadv.eq(w_room)
 
         # ================= output side: post-processing, m_axis =================
@@ -681,28 +774,48 @@ class Engine(wiring.Component):
         o_vc = Signal(range(R + 1))          # OS: rows < M from the current row on
         o_rv = Signal()                      # OS: o_vc != 0 (the current row is < M)
         o_pend = Signal(DW + 1)              # blocks issued whose rows are not all out (g_blk - o_blk)
+        o_pend_z = Signal(init=1)            # o_pend == 0 (registered)
         o_pt = Signal(range(e.nt_max + 1))
         o_final = Signal()
         m.d.comb += o_final.eq(orow.rl & on.last & om.last)
         m.d.comb += p_rd.addr.eq(o_pt)
-        pv = Signal()
-        pdata = Signal(e.out_width)
-        plast, puser = Signal(), Signal()
-        m.d.comb += [self.m_axis_tvalid.eq(pv), self.m_axis_tdata.eq(pdata), self.m_axis_tlast.eq(plast),
-                     self.m_axis_tuser.eq(puser)]
-        p_free = Signal()                    # the output register is free (or being emptied)
-        m.d.comb += p_free.eq(~pv | self.m_axis_tready)
+        # m_axis: two output slots used in turn (ping-pong), so ``m_axis_tready`` reaches only the
+        # slots' valid flags and the read pointer, never the load enable of a 257-bit register: a slot
+        # loads when its (registered) valid flag is clear; m_axis shows slot ``o_rp``
+        sv_, sdata, slast, suser, sdat = [], [], [], [], []
+        for k in range(2):
+            sv_.append(Signal(name=f"ob{k}_valid"))
+            sdata.append(Signal(e.out_width, name=f"ob{k}_data"))
+            slast.append(Signal(name=f"ob{k}_last"))
+            suser.append(Signal(name=f"ob{k}_user"))
+            sdat.append(Signal(name=f"ob{k}_row"))      # holds a result row (returns a credit)
+        o_rp, o_wp = Signal(name="ob_rp"), Signal(name="ob_wp")
+        pv = Signal()                        # m_axis_tvalid
+        m.d.comb += [pv.eq(Mux(o_rp, sv_[1], sv_[0])), self.m_axis_tvalid.eq(pv),
+                     self.m_axis_tdata.eq(Mux(o_rp, sdata[1], sdata[0])),
+                     self.m_axis_tlast.eq(Mux(o_rp, slast[1], slast[0])),
+                     self.m_axis_tuser.eq(Mux(o_rp, suser[1], suser[0]))]
+        p_free = Signal()                    # the slot to load next is free (flip-flops only)
+        m.d.comb += p_free.eq(~Mux(o_wp, sv_[1], sv_[0]))
         m.d.comb += arr.o.ready.eq(1)        # never stalls: output credits (above)
-        # output FIFO behind the output register (rows that arrive while it is occupied); the
-        # post-processing pipeline never stalls either
-        ofifo = m.submodules.ofifo = memory.Memory(shape=e.out_width + 1, depth=O_DEPTH, init=[])
+        # output FIFO: every beat (result rows, capability words, the error beat) is written into it from
+        # registers (the post pipeline's last stage, the state) and leaves from its head into the next
+        # free slot; the post-processing pipeline never stalls either. Word: data, tlast, tuser, row
+        # (a result row: returns a credit when it leaves on m_axis).
+        FW = e.out_width + 3
+        ofifo = m.submodules.ofifo = memory.Memory(shape=FW, depth=O_DEPTH, init=[])
         f_wr = ofifo.write_port()
         f_rd = ofifo.read_port(domain="comb")
         f_wa, f_ra = Signal(range(O_DEPTH)), Signal(range(O_DEPTH))
         f_cnt = Signal(range(O_DEPTH + 1))
         f_ne = Signal()                      # f_cnt != 0 (registered)
         m.d.comb += [f_rd.addr.eq(f_ra), f_wr.addr.eq(f_wa)]
-        m.d.comb += p_free_early.eq(p_free & ~f_ne)
+        # capability words are written one per cycle while the FIFO holds at most n_caps beats; the
+        # error beat only into an empty output side; so beats that are not result rows never fill more
+        # than T_AUX = n_caps + 3 places of FIFO and slots, which the credits (O_DEPTH + 1 - T_AUX of the
+        # O_DEPTH + 2 places) leave free: the FIFO never overflows
+        caps_room = Signal(init=1, name="caps_room")     # f_cnt <= n_caps (registered, from f_cnt's next value)
+        m.d.comb += p_free_early.eq(caps_room)
 
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
@@ -731,12 +844,12 @@ class Engine(wiring.Component):
         for j in range(C):
             prm = p_rd.data[j]
             y = arr.o.payload.y[j]
-            v = Signal(signed(wv), name=f"v{j}")
-            m.d.comb += v.eq(y + prm.bias)
+            v = Signal(signed(wv), name=f"v{j}")     # y + bias (of the array row, or of stage 1)
             # padding is zero: lanes past N (last tile) and, OS, rows past M (last block)
             keep = Signal(name=f"keep{j}")
             m.d.comb += keep.eq(o_mask[j] & (o_rv if OS else Const(1)))
             if Q == 0:
+                m.d.comb += v.eq(y + prm.bias)
                 s6 = Signal(6, name=f"s{j}")
                 m.d.comb += s6.eq(prm.shift[:6])
                 prod = Signal(signed(72), name=f"prod{j}")
@@ -748,32 +861,40 @@ class Engine(wiring.Component):
                 q = clamp(m, sh, f"q{j}")
                 lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
                 continue
-            # ---- Q = 6 registered stages (all advance together with the output register):
-            # 1: v, M0, S   2: four partial products v_lo/v_hi x M0_lo/M0_hi (one 18x18 DSP each)
-            # 3: two partial sums   4: v*M0 + 2^(S-1)   5: >> S   6: clamp (and the raw / padding select)
+            # ---- Q = 11 registered stages (each one a register after at most one adder, one mux level
+            # or one reduction; all advance together, one row per cycle):
+            #  1: y, bias, M0, S, keep        2: v = y + bias      3: v, M0 again (the operand registers;
+            #  the DSPs' input registers load the stage-2 flip-flops)   4: four 18x18 partial products
+            #  5: two partial sums     6: their sum v*M0     7: + 2^(S-1)     8: >> 8*(S div 8)
+            #  9: >> (S mod 8)     10: the clamp's tests (sign, any / all of the bits above a-1)
+            # 11: the clamped (or raw, or zero padding) lane
             def reg(shape, name, d):
                 r = Signal(shape, name=name)
                 with m.If(adv):
                     m.d.sync += r.eq(d)
                 return r
-            v1 = reg(signed(wv), f"v1_{j}", v)
+            y1 = reg(signed(len(y)), f"y1_{j}", y)
+            b1 = reg(signed(32), f"b1_{j}", prm.bias)
             m1 = reg(31, f"m1_{j}", prm.m0[:31])
             s1 = reg(6, f"s1_{j}", prm.shift[:6])
             k1 = reg(1, f"k1_{j}", keep)
-            vlo, vhi = v1[:17], v1[17:].as_signed()
-            mlo, mhi = m1[:16], m1[16:31]
+            m.d.comb += v.eq(y1 + b1)
+            v2, m2, s2, k2 = reg(signed(wv), f"v2_{j}", v), reg(31, f"m2_{j}", m1), reg(6, f"s2_{j}", s1), reg(1, f"k2_{j}", k1)
+            v3, m3, s3, k3 = reg(signed(wv), f"v3_{j}", v2), reg(31, f"m3_{j}", m2), reg(6, f"s3_{j}", s2), reg(1, f"k3_{j}", k2)
+            vlo, vhi = v3[:17], v3[17:].as_signed()
+            mlo, mhi = m3[:16], m3[16:31]
             if wv - 17 <= ECP5_MUL_WIDTH:
-                # each partial product a RegisteredProduct of the stage-1 registers (ECP5 target: a
+                # each partial product a RegisteredProduct of the stage-3 registers (ECP5 target: a
                 # MULT18X18D with its input and output registers; unsigned parts zero-extended)
-                def product(name, x, x_d, y, y_d):
-                    rp = m.submodules[f"{name}_{j}"] = RegisteredProduct(len(x), len(y))
-                    m.d.comb += [rp.en.eq(adv), rp.a.eq(x), rp.a_d.eq(x_d), rp.b.eq(y), rp.b_d.eq(y_d)]
+                def product(name, x, x_d, y_, y_d):
+                    rp = m.submodules[f"{name}_{j}"] = RegisteredProduct(len(x), len(y_))
+                    m.d.comb += [rp.en.eq(adv), rp.a.eq(x), rp.a_d.eq(x_d), rp.b.eq(y_), rp.b_d.eq(y_d)]
                     return rp.p
 
                 def zx(x):
                     return Cat(x, Const(0, 1)).as_signed()
-                vlo_d, vhi_d = v[:17], v[17:].as_signed()
-                mlo_d, mhi_d = prm.m0[:16], prm.m0[16:31]
+                vlo_d, vhi_d = v2[:17], v2[17:].as_signed()
+                mlo_d, mhi_d = m2[:16], m2[16:31]
                 p00 = product("p00", zx(vlo), zx(vlo_d), zx(mlo), zx(mlo_d)).as_unsigned()[:33]
                 p01 = product("p01", zx(vlo), zx(vlo_d), zx(mhi), zx(mhi_d)).as_unsigned()[:32]
                 p10 = product("p10", vhi, vhi_d, zx(mlo), zx(mlo_d))
@@ -783,20 +904,31 @@ class Engine(wiring.Component):
                 p01 = reg(unsigned(32), f"p01_{j}", vlo * mhi)
                 p10 = reg(signed(wv - 17 + 17), f"p10_{j}", vhi * mlo)
                 p11 = reg(signed(wv - 17 + 16), f"p11_{j}", vhi * mhi)
-            v2, s2, k2 = reg(signed(wv), f"v2_{j}", v1), reg(6, f"s2_{j}", s1), reg(1, f"k2_{j}", k1)
-            pa = reg(unsigned(49), f"pa_{j}", p00 + (p01 << 16))
-            pb = reg(signed(72), f"pb_{j}", (p10 << 17) + (p11 << 33))
-            v3, s3, k3 = reg(signed(wv), f"v3_{j}", v2), reg(6, f"s3_{j}", s2), reg(1, f"k3_{j}", k2)
-            rnd = Signal(64, name=f"rnd{j}")
-            m.d.comb += rnd.eq(Const(1, 1) << (s3 - 1)[:6])
-            pr = reg(signed(72), f"pr_{j}", pa + pb + rnd)
+            # |v * M0| < 2^(wv + 30) and 2^(S-1) <= 2^61: PW bits hold every sum exactly
+            PW = max(wv + 31, 63) + 2
             v4, s4, k4 = reg(signed(wv), f"v4_{j}", v3), reg(6, f"s4_{j}", s3), reg(1, f"k4_{j}", k3)
-            sh = reg(signed(72), f"sh_{j}", pr >> s4)
-            v5, k5 = reg(signed(wv), f"v5_{j}", v4), reg(1, f"k5_{j}", k4)
-            q = clamp(m, sh, f"q{j}")
-            # 6: the clamped (or raw, or zero padding) lane, registered: the clamp's reduction ends in a
-            # flip-flop, and the output register / FIFO write data start at one
-            lanes.append(reg(signed(32), f"lane6_{j}", Mux(k5, Mux(requant, q, v5[:32]), 0)))
+            pa = reg(unsigned(49), f"pa_{j}", p00 + (p01 << 16))
+            pb = reg(signed(PW), f"pb_{j}", (p10 << 17) + (p11 << 33))
+            v5, s5, k5 = reg(signed(wv), f"v5_{j}", v4), reg(6, f"s5_{j}", s4), reg(1, f"k5_{j}", k4)
+            prod = reg(signed(PW), f"prod_{j}", pa + pb)
+            rnd = Signal(64, name=f"rnd{j}")
+            m.d.comb += rnd.eq(Const(1, 1) << (s5 - 1)[:6])
+            rnd6 = reg(64, f"rnd6_{j}", rnd)
+            v6, s6, k6 = reg(signed(wv), f"v6_{j}", v5), reg(6, f"s6_{j}", s5), reg(1, f"k6_{j}", k5)
+            pr = reg(signed(PW), f"pr_{j}", prod + rnd6)
+            v7, s7, k7 = reg(signed(wv), f"v7_{j}", v6), reg(6, f"s7_{j}", s6), reg(1, f"k7_{j}", k6)
+            sh8 = reg(signed(PW), f"sh8_{j}", pr >> Cat(Const(0, 3), s7[3:6]))
+            v8, s8, k8 = reg(signed(wv), f"v8_{j}", v7), reg(3, f"s8_{j}", s7[:3]), reg(1, f"k8_{j}", k7)
+            sh = reg(signed(PW), f"sh_{j}", sh8 >> s8)
+            v9, k9 = reg(signed(wv), f"v9_{j}", v8), reg(1, f"k9_{j}", k8)
+            # clamp tests as reductions of the bits above aw-1 (no carry chain): sh > hi <=> not negative
+            # and any of them set; sh < -2^(aw-1) <=> negative and not all of them set (ReLU: lo = 0)
+            neg, top = sh[-1], sh[aw - 1:-1]
+            n10, any10, all10 = reg(1, f"neg10_{j}", neg), reg(1, f"any10_{j}", top.any()), reg(1, f"all10_{j}", top.all())
+            low10 = reg(signed(32), f"low10_{j}", sh[:32])
+            v10, k10 = reg(signed(32), f"v10_{j}", v9[:32]), reg(1, f"k10_{j}", k9)
+            q = Mux(~n10 & any10, hi, Mux(n10 & (relu | ~all10), lo, low10))
+            lanes.append(reg(signed(32), f"lane11_{j}", Mux(k10, Mux(requant, q, v10), 0)))
         out_fire = Signal()
         out_last = Signal()
         pipe_empty = Signal()
@@ -810,19 +942,24 @@ class Engine(wiring.Component):
                     m.d.sync += [vk.eq(vals[-1]), lk.eq(lasts[-1])]
                 vals.append(vk)
                 lasts.append(lk)
-            m.d.comb += [out_fire.eq(vals[-1] & adv), out_last.eq(lasts[-1]),
-                         pipe_empty.eq(~Cat(*vals[1:]).any())]
+            # pipe_empty: no valid row in stages 1..Q, kept as a register of the next values
+            pe_r = Signal(init=1, name="pipe_empty_r")
+            m.d.sync += pe_r.eq(~Cat(*vals[:Q]).any())
+            m.d.comb += [out_fire.eq(vals[-1] & adv), out_last.eq(lasts[-1]), pipe_empty.eq(pe_r)]
 
         fin_err_sent = Signal()
         with m.If(start):
             m.d.sync += fin_err_sent.eq(0)
         with m.If(self.m_axis_tready & pv):
-            m.d.sync += pv.eq(0)
+            m.d.sync += o_rp.eq(~o_rp)
+            for k in range(2):
+                with m.If(o_rp == k):
+                    m.d.sync += sv_[k].eq(0)
         # stop: all blocks issued, or an error with nothing more to load
         stopped = Signal()
         m.d.comb += stopped.eq(g_done | (err & p_wait & ~a_occ.any()))      # g_blk == loaded
         drained = Signal()
-        m.d.comb += drained.eq(stopped & ~o_pend.any() & ~sv & ~s_qne & ~pv & pipe_empty & ~f_ne)
+        m.d.comb += drained.eq(stopped & o_pend_z & ~sv & ~s_qne & ~sv_[0] & ~sv_[1] & pipe_empty & ~f_ne)
         o_bdone = Signal()                   # the final row of a block is taken from the array
         with m.If(o_take):
             with m.If(orow.rl):
@@ -834,7 +971,7 @@ class Engine(wiring.Component):
                     m.d.comb += o_bdone.eq(1)
                     m.d.sync += [*on.load(jN, j_tl0), o_mask.eq(j_mask0), o_pt.eq(0), *om.advance()]
                     if OS:
-                        nv = Mux(om.rem > 2 * R, R, om.rem - R)[:len(o_vr)]
+                        nv = Mux(gt_c(om.rem, 2 * R), R, om.rem - R)[:len(o_vr)]
                         m.d.sync += [o_vr.eq(nv), o_vc.eq(nv)]
                     else:
                         nmb1, nmb1z = om.next_mb()
@@ -848,47 +985,45 @@ class Engine(wiring.Component):
         with m.If(setup):
             m.d.sync += [*on.load(jN, c_tl0), o_mask.eq(c_mask0), o_pt.eq(0), *om.load(jM, c_bl0)]
             if OS:
-                v0 = Mux(jM > R, R, jM)[:len(o_vr)]
+                v0 = Mux(gt_c(jM, R), R, jM)[:len(o_vr)]
                 m.d.sync += [*orow.load(R - 1, R == 1), o_vr.eq(v0), o_vc.eq(v0), o_rv.eq(1)]
             else:
                 m.d.sync += [o_mb1.eq(c_mb1), o_mb1z.eq(c_mb1z), *orow.load(c_mb1, c_mb1z)]
-        with m.If(start):
-            m.d.sync += o_pend.eq(0)
-        with m.Else():
-            m.d.sync += o_pend.eq(o_pend + g_rel - o_bdone)
-        # output register <- FIFO head (when the FIFO holds rows), else a new row directly; a new row
-        # that cannot go to the output register goes to the FIFO
-        p_data = Signal()                    # the output register holds a result row (returns a credit)
+        o_pend_next = Signal.like(o_pend)
+        m.d.comb += o_pend_next.eq(Mux(start, 0, o_pend + g_rel - o_bdone))
+        m.d.sync += [o_pend.eq(o_pend_next), o_pend_z.eq(o_pend_next == 0)]
         new_row = Cat(*[l.as_unsigned()[:OUT_LANE_BITS] for l in lanes])
-        pop = Signal()
-        push = Signal()
-        m.d.comb += [pop.eq(p_free & f_ne), push.eq(out_fire & (f_ne | ~p_free)),
-                     cr_ret.eq(pv & self.m_axis_tready & p_data), f_wr.en.eq(push), f_wr.data.eq(Cat(new_row, out_last))]
+        # the error beat is due (registered: the drain test is a wide AND; nothing else can arrive once
+        # drained, and the FIFO is empty then)
+        err_beat = Signal()
+        m.d.sync += err_beat.eq(drained & err & ~fin_err_sent & p_wait & ~err_beat)
+        caps_word = Array([Const(w, 32) for w in caps])[caps_i]
+        caps_go = Signal()
+        m.d.comb += caps_go.eq(p_caps & p_free_early)
+        # FIFO write: a result row (out_fire), else a capability word or the error beat (never together:
+        # rows flow only during a job, capability words only in CAPS, the error beat only when drained)
+        aux = Cat(Mux(p_caps, caps_word, code), Const(0, e.out_width - 32),
+                  ~p_caps | (caps_i == n_caps - 1), ~p_caps, Const(0, 1))
+        push, pop = Signal(), Signal()
+        m.d.comb += [
+            push.eq(out_fire | caps_go | err_beat),
+            pop.eq(p_free & f_ne),                # the FIFO head -> the next slot (flip-flops only)
+            cr_ret.eq(pv & self.m_axis_tready & Mux(o_rp, sdat[1], sdat[0])),
+            f_wr.en.eq(push),
+            f_wr.data.eq(Mux(out_fire, Cat(new_row, out_last, Const(0, 1), Const(1, 1)), aux)),
+        ]
         with m.If(push):
             m.d.sync += f_wa.eq(f_wa + 1)        # O_DEPTH is a power of two
-        with m.If(pop):
-            m.d.sync += f_ra.eq(f_ra + 1)
         f_cnt_next = Signal(range(O_DEPTH + 1))
         m.d.comb += f_cnt_next.eq(f_cnt + push - pop)
-        m.d.sync += [f_cnt.eq(f_cnt_next), f_ne.eq(f_cnt_next != 0)]
-        # output register sources, in priority order: FIFO head, a new row, a capabilities word, the
-        # error beat. The source is chosen by flip-flops only (f_ne, the post pipeline's valid, the
-        # state); ``m_axis_tready`` enters only the load enable (``p_free``), so it never passes
-        # through the data select of the wide register. (The error beat needs ``drained``, i.e. an
-        # empty output register, FIFO and post pipeline, so no other source competes with it.)
-        err_beat = Signal()
-        m.d.comb += err_beat.eq(drained & err & ~fin_err_sent & p_wait)
-        caps_word = Array([Const(w, 32) for w in caps])[caps_i]
-        p_load = Signal()
-        m.d.comb += p_load.eq((p_free & (f_ne | out_fire | p_caps)) | err_beat)
-        with m.If(p_load):
-            m.d.sync += [
-                pv.eq(1),
-                pdata.eq(Mux(f_ne, f_rd.data[:e.out_width], Mux(out_fire, new_row, Mux(p_caps, caps_word, code)))),
-                plast.eq(Mux(f_ne, f_rd.data[e.out_width], Mux(out_fire, out_last, ~p_caps | (caps_i == n_caps - 1)))),
-                puser.eq(~f_ne & ~out_fire & ~p_caps),
-                p_data.eq(f_ne | out_fire),
-            ]
+        m.d.sync += [f_cnt.eq(f_cnt_next), f_ne.eq(f_cnt_next != 0), caps_room.eq(f_cnt_next <= n_caps)]
+        with m.If(pop):
+            m.d.sync += [f_ra.eq(f_ra + 1), o_wp.eq(~o_wp)]
+            for k in range(2):
+                with m.If(o_wp == k):
+                    m.d.sync += [sv_[k].eq(1), sdata[k].eq(f_rd.data[:e.out_width]),
+                                 slast[k].eq(f_rd.data[e.out_width]), suser[k].eq(f_rd.data[e.out_width + 1]),
+                                 sdat[k].eq(f_rd.data[e.out_width + 2])]
         with m.If(err_beat):
             m.d.sync += fin_err_sent.eq(1)
         m.d.comb += job_done.eq(drained & p_wait & (~err | fin_err_sent))

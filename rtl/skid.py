@@ -48,41 +48,70 @@ def skid_output(m, o, valid, data, name: str = "skid"):
 
 
 def issue_queue(m, o, valid, data, rd, depth: int, name: str, gate=None):
-    """Feed stream ``o`` from a memory read stage through a queue of ``depth`` registers, with a
-    *registered* room flag for the reader.
+    """Feed stream ``o`` from a registered memory read (``valid``/``data``) through a queue of ``depth``
+    registers and a head register, with a *registered* room flag for the reader.
 
-    ``valid``/``data``: the read stage (a word read in the previous cycle and the flags registered with
-    its address); it empties into the queue in every cycle (the room flag guarantees the space).
-    ``rd``: the reader reads a word in this cycle (so ``valid`` is 1 in the next one). ``gate``
-    (optional, may depend on ``o.payload``): the head may leave only while it is 1 (a credit check).
+    ``valid``/``data``: the input stage -- a word read two cycles ago, registered (the buffer memory's
+    output register, :class:`macforge.rtl.bram.RegisteredReadMemory`, and the flags registered with it).
+    ``rd``: the reader reads a word in this cycle (so ``valid`` is 1 two cycles later). ``gate``
+    (optional, a function of ``o.payload``, i.e. of head flip-flops): the head may leave only while it
+    is 1 (a credit check).
 
-    Returns ``(room, take, nonempty)``. ``room`` is a flip-flop: 1 when the queue can hold the stage's
-    beat and one more read, i.e. ``count' + rd <= depth - 1`` computed one cycle ahead; the reader reads
-    only while ``room``, so its advance never depends on ``o.ready``, and ``o``'s combinational ``ready``
-    reaches only the queue's read pointer. ``take``: ``o`` takes the head this cycle.
+    Structure (nothing between two registers but a select):
 
-    Timing: a word read in cycle ``t`` is in the stage in ``t + 1`` and offered on ``o`` from ``t + 2``
-    (the queue's registers end the memory's clock-to-out and the route); with ``o.ready`` high the queue
-    holds at most one beat and the reader reads every cycle; while ``o`` stalls the reader runs ahead
-    until the queue is full (``depth`` beats), after a stall ``o`` gets one beat per cycle again. Order
-    is kept; nothing is lost or duplicated (invariant ``count + valid <= depth``).
+    * **queue** of ``depth`` registers (``<name>_q<i>``, write/read pointers ``<name>_qwa``/``_qra``):
+      holds beats only while ``o`` stalls;
+    * **head register** ``<name>_hv``/``<name>_hd`` = ``o.valid``/``o.payload`` (with the gate): it
+      reloads when empty or taken, from the queue's oldest beat, or, when the queue is empty, straight
+      from the input stage. ``o.valid`` is a flip-flop and the gate's flags (one LUT), so the array's
+      front end decides on registers; its combinational ``ready`` reaches only the head's load enable
+      and the pointers.
+
+    Room: ``occ`` counts the beats read and not yet taken (two read stages, queue, head); ``room`` (a
+    flip-flop, computed one cycle ahead) is ``occ' <= depth``: one more read then fits in the
+    ``depth + 1`` places of queue and head. Returns ``(room, take, nonempty)``: ``take`` = ``o`` takes
+    the head this cycle; ``nonempty`` = a beat is in the queue or the head (registers; the read stages
+    are the caller's).
+
+    Timing: a word read in cycle ``t`` is in the input stage in ``t + 2`` and offered on ``o`` from
+    ``t + 3``. With ``o.ready`` high three beats are in flight and the reader reads every cycle
+    (``depth >= 3``), one beat per cycle reaches ``o``. While ``o`` stalls the reader runs ahead until
+    queue and head are full; after a stall ``o`` gets one beat per cycle again. Order is kept; nothing
+    is lost or duplicated (invariant ``occ <= depth + 1``).
     """
-    assert depth >= 2 and depth & (depth - 1) == 0, "depth: a power of two >= 2"
+    assert depth >= 4 and depth & (depth - 1) == 0, "depth: a power of two >= 4"
     width = len(Value.cast(data))
+    iv, idata = valid, Value.cast(data)
     store = Array(Signal(width, name=f"{name}_q{i}") for i in range(depth))
     wa = Signal(range(depth), name=f"{name}_qwa")
     ra = Signal(range(depth), name=f"{name}_qra")
-    cnt = Signal(range(depth + 1), name=f"{name}_qcnt")
-    ne = Signal(name=f"{name}_qne")
+    qcnt = Signal(range(depth + 1), name=f"{name}_qcnt")
+    qne = Signal(name=f"{name}_qne")
+    hv = Signal(name=f"{name}_hv")
+    hd = Signal(width, name=f"{name}_hd")
+    occ = Signal(range(depth + 3), name=f"{name}_occ")
     room = Signal(init=1, name=f"{name}_room")
     take = Signal(name=f"{name}_take")
-    m.d.comb += o.payload.eq(store[ra])
-    m.d.comb += [o.valid.eq(ne & (1 if gate is None else gate)), take.eq(o.valid & o.ready)]
-    with m.If(valid):
-        m.d.sync += [store[wa].eq(Value.cast(data)), wa.eq(wa + 1)]
-    with m.If(take):
+    load = Signal(name=f"{name}_load")       # the head is empty or leaves: it reloads
+    push = Signal(name=f"{name}_push")       # the input stage's beat goes to the queue
+    pop = Signal(name=f"{name}_pop")         # the queue's oldest beat goes to the head
+    m.d.comb += [
+        o.payload.eq(hd),
+        o.valid.eq(hv & (1 if gate is None else gate)),
+        take.eq(o.valid & o.ready),
+        load.eq(~hv | take),
+        pop.eq(load & qne),
+        push.eq(iv & ~(load & ~qne)),
+    ]
+    with m.If(load):
+        m.d.sync += [hv.eq(qne | iv), hd.eq(Mux(qne, store[ra], idata))]
+    with m.If(push):
+        m.d.sync += [store[wa].eq(idata), wa.eq(wa + 1)]
+    with m.If(pop):
         m.d.sync += ra.eq(ra + 1)
-    cnt_next = Signal(range(depth + 1), name=f"{name}_qcnt_next")
-    m.d.comb += cnt_next.eq(cnt + valid - take)
-    m.d.sync += [cnt.eq(cnt_next), ne.eq(cnt_next != 0), room.eq(cnt_next + rd <= depth - 1)]
-    return room, take, ne
+    q_next = Signal(range(depth + 1), name=f"{name}_qcnt_next")
+    m.d.comb += q_next.eq(qcnt + push - pop)
+    occ_next = Signal(range(depth + 3), name=f"{name}_occ_next")
+    m.d.comb += occ_next.eq(occ + rd - take)
+    m.d.sync += [qcnt.eq(q_next), qne.eq(q_next != 0), occ.eq(occ_next), room.eq(occ_next <= depth)]
+    return room, take, qne | hv

@@ -262,12 +262,15 @@ class WsEdge(wiring.Component):
         full = [Signal(name=f"full{b}") for b in range(2)]
         release = max(cfg.a_width, cfg.max_cycles_per_step) + R + C  # bounds L + R + C - 2 (sizes the counters)
         busy = [Signal(range(release + 1), name=f"busy{b}") for b in range(2)]
+        # ``busy<b> == 0`` as a flag kept with the counter (a flip-flop: the weight load enable, which
+        # fans out to every PE's weight-buffer write enable, decides on registers only)
+        idle = [Signal(init=1, name=f"idle{b}") for b in range(2)]
         lb = Signal()            # buffer being loaded
         cb = Signal()            # buffer being computed with (next accepted activation beat)
         wrow = Signal(range(max(R, 2)))
         load_ok = Signal()
         m.d.comb += [
-            load_ok.eq(Mux(lb, ~full[1] & (busy[1] == 0), ~full[0] & (busy[0] == 0))),
+            load_ok.eq(Mux(lb, ~full[1] & idle[1], ~full[0] & idle[0])),
             self.w.ready.eq(en & load_ok),
         ]
         w_take = self.w.valid & self.w.ready
@@ -302,9 +305,9 @@ class WsEdge(wiring.Component):
         for b in range(2):
             with m.If(en):
                 with m.If(t_take & (cb == b)):
-                    m.d.sync += busy[b].eq(fe.beat_cycles + R + C - 2)
-                with m.Elif(busy[b] != 0):
-                    m.d.sync += busy[b].eq(busy[b] - 1)
+                    m.d.sync += [busy[b].eq(fe.beat_cycles + R + C - 2), idle[b].eq(0)]   # >= 1
+                with m.Elif(~idle[b]):
+                    m.d.sync += [busy[b].eq(busy[b] - 1), idle[b].eq(busy[b] == 1)]
             # full: set when the R-th row is written, cleared when the tile's tlast beat is accepted
             with m.If(w_take & (wrow == R - 1) & (lb == b)):
                 m.d.sync += full[b].eq(1)

@@ -60,3 +60,60 @@ module MULT18X18D #(
 endmodule
 /* verilator lint_on UNUSEDPARAM */
 """
+
+
+def _pins(prefix: str, n: int) -> str:
+    return ", ".join(f"{prefix}{i}" for i in range(n))
+
+
+def _cat(prefix: str, n: int) -> str:
+    return ", ".join(f"{prefix}{i}" for i in reversed(range(n)))
+
+
+DP16KD_MODEL = f"""\
+// Simulation model of the Lattice ECP5 DP16KD, only the mode macforge instantiates (macforge.sim.ecp5_models):
+// port A writes, port B reads, both in the same data width (1, 2, 4, 9 or 18), chip selects unused,
+// port B's output register optional (REGMODE_B = "OUTREG": read data one cycle later, enabled by OCEB).
+/* verilator lint_off UNUSEDPARAM */
+/* verilator lint_off UNUSEDSIGNAL */
+module DP16KD #(
+    parameter DATA_WIDTH_A = 18, parameter DATA_WIDTH_B = 18, parameter REGMODE_A = "NOREG",
+    parameter REGMODE_B = "NOREG", parameter RESETMODE = "SYNC", parameter ASYNC_RESET_RELEASE = "SYNC",
+    parameter CSDECODE_A = "0b000", parameter CSDECODE_B = "0b000", parameter WRITEMODE_A = "NORMAL",
+    parameter WRITEMODE_B = "NORMAL", parameter GSR = "ENABLED"
+) (
+    input {_pins("DIA", 18)}, {_pins("ADA", 14)}, CEA, OCEA, CLKA, WEA, CSA0, CSA1, CSA2, RSTA,
+    input {_pins("DIB", 18)}, {_pins("ADB", 14)}, CEB, OCEB, CLKB, WEB, CSB0, CSB1, CSB2, RSTB,
+    output {_pins("DOA", 18)},
+    output {_pins("DOB", 18)}
+);
+    localparam W = DATA_WIDTH_A;
+    localparam SH = (W == 1) ? 0 : (W == 2) ? 1 : (W == 4) ? 2 : (W == 9) ? 3 : 4;
+    generate
+        if (DATA_WIDTH_A != DATA_WIDTH_B || !(W == 1 || W == 2 || W == 4 || W == 9 || W == 18)
+            || REGMODE_A != "NOREG" || !(REGMODE_B == "NOREG" || REGMODE_B == "OUTREG")
+            || CSDECODE_A != "0b000" || CSDECODE_B != "0b000")
+            $error("DP16KD model: only equal port widths, port A writing, port B reading are modelled");
+    endgenerate
+    wire [17:0] dia = {{{_cat("DIA", 18)}}};
+    wire [13:0] ada = {{{_cat("ADA", 14)}}};
+    wire [13:0] adb = {{{_cat("ADB", 14)}}};
+    reg [W-1:0] mem [0:(16384 >> SH) - 1];
+    reg [W-1:0] rd = 0, rq = 0;
+    integer i;
+    initial for (i = 0; i < (16384 >> SH); i = i + 1) mem[i] = 0;
+    always @(posedge CLKA) if (CEA && WEA) mem[ada >> SH] <= dia[W-1:0];
+    always @(posedge CLKB) begin
+        if (CEB) rd <= mem[adb >> SH];
+        if (OCEB) rq <= rd;
+    end
+    wire [17:0] dob = {{{{(18 - W){{1'b0}}}}, (REGMODE_B == "OUTREG") ? rq : rd}};
+    assign {{{_cat("DOB", 18)}}} = dob;
+    assign {{{_cat("DOA", 18)}}} = 18'd0;
+endmodule
+/* verilator lint_on UNUSEDSIGNAL */
+/* verilator lint_on UNUSEDPARAM */
+"""
+
+#: every primitive model, for a netlist of the ``ecp5`` target
+ECP5_MODELS = MULT18X18D_MODEL + DP16KD_MODEL

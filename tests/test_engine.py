@@ -117,17 +117,19 @@ def test_engine_256_cubed_utilization_8x8(df):
 @pytest.mark.parametrize("df", ["os", "ws"])
 def test_engine_ecp5_target(df):
     """The ECP5 netlist of the engine (MULT18X18D with input and output registers in the PEs and in the
-    requantization partial products, behavioural model of :mod:`macforge.sim.ecp5_models`) is bit- and
-    cycle-exact like the generic one."""
+    requantization partial products, DP16KD with the output register for the weight and activation
+    buffers, behavioural models of :mod:`macforge.sim.ecp5_models`) is bit- and cycle-exact like the
+    generic one."""
     from macforge.rtl.dsp import target
     from macforge.rtl.engine import engine_verilog
-    from macforge.sim.ecp5_models import MULT18X18D_MODEL
+    from macforge.sim.ecp5_models import ECP5_MODELS
     from macforge.sim.runner import build
 
     e = EngineConfig(ArrayConfig(rows=3, cols=2, dataflow=df, max_k=32, max_m=8), max_m=40, max_n=8)
     text = engine_verilog(e, target("ecp5"))
     assert text.count("MULT18X18D ") >= 4 * e.cols      # the requantization's partial products at least
-    model = build(MULT18X18D_MODEL + text, e.top_name)
+    assert text.count("DP16KD ") >= 2                   # the weight and activation buffers
+    model = build(ECP5_MODELS + text, e.top_name)
     jobs = [{"M": 17, "K": 13, "N": 5, "relu": True, "requant": True}, {"M": 9, "K": 32, "N": 8, "requant": True},
             {"M": 3, "K": 5, "N": 3, "requant": False}, {"M": 20, "K": 7, "N": 7, "requant": True, "idle": 0.3, "bp": 0.4}]
     res = run_engine(e, jobs, seed_from_env(7), name=f"ecp5_{df}", model=model)

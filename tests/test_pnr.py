@@ -43,6 +43,24 @@ def test_parse_report_takes_min_fmax_and_used_bels():
         parse_report({"fmax": {}})
 
 
+def test_slow_endpoints_group_register_bits_and_keep_each_endpoints_worst_path():
+    """``--detailed-timing-report`` data: per endpoint the worst delay over the nets reaching it, grouped by
+    register (indices dropped), slowest group first, near-critical counted against the achieved period."""
+    ep = lambda cell, port, d: {"cell": cell, "port": port, "event": "posedge clk", "delay": [d / 2, d]}
+    rep = {"fmax": {"clk": {"achieved": 125.0, "constraint": 250}},
+           "detailed_net_timings": [
+               {"net": "n1", "driver": "lut_a", "port": "F", "event": "posedge clk",
+                "endpoints": [ep("acc_TRELLIS_FF_Q_3", "DI", 7.9), ep("acc_TRELLIS_FF_Q_4", "DI", 6.0),
+                              ep("ram.b12", "ADA3", 2.0)]},
+               {"net": "n2", "driver": "lut_b", "port": "F", "event": "posedge clk",
+                "endpoints": [ep("acc_TRELLIS_FF_Q_4", "DI", 7.5)]}]}
+    rows = parse_report(rep)["slow_endpoints"]
+    assert [r["group"] for r in rows] == ["acc.DI", "ram.b#.ADA#"]
+    assert rows[0] == {"group": "acc.DI", "worst_ns": 7.9, "endpoints": 2, "near_critical": 2, "driver": "lut_a"}
+    assert rows[1]["endpoints"] == 1 and rows[1]["near_critical"] == 0
+    assert "slow_endpoints" not in parse_report({"fmax": rep["fmax"]})
+
+
 def test_ice40_wrapper_connects_every_port():
     ports = [{"name": "a", "direction": "input", "width": 3}, {"name": "b", "direction": "input", "width": 1},
              {"name": "y", "direction": "output", "width": 5}, {"name": "clk", "direction": "input", "width": 1},
