@@ -117,6 +117,8 @@ class Unpacker(Elaboratable):
     word early).
 
     ``check`` (optional): a function of a ``ww``-bit word returning a ``check_width``-bit value;
+    ``o_bad`` is ``(o_check & check_mask).any()`` -- with words wider than the bus registered as well, so
+    ``check_mask`` must then be the mask of the word the beat taken in that cycle belongs to;
     ``o_check`` is ``check(o_data)``, but *registered*: it is computed from the beat (and the word collected
     so far) when the beat is taken, so a consumer deciding on it sees a flip-flop, not the logic of
     ``check`` (same cycle as ``o_data``, no extra latency).
@@ -126,6 +128,8 @@ class Unpacker(Elaboratable):
         self.ww, self.wax = ww, wax
         self.check = check
         self.o_check = Signal(check_width)
+        self.check_mask = Signal(check_width)   # the check bits that count (o_bad)
+        self.o_bad = Signal()
         self.i_valid = Signal()
         self.i_ready = Signal()
         self.i_data = Signal(wax)
@@ -180,6 +184,7 @@ class Unpacker(Elaboratable):
                 with m.If(self.i_ready):
                     m.d.sync += chk.eq(Cat(*[self.check(self.i_data[i * ww:(i + 1) * ww]) for i in range(per)]))
                 m.d.comb += self.o_check.eq(chk.word_select(idx, cw) if per > 1 else chk)
+                m.d.comb += self.o_bad.eq((self.o_check & self.check_mask).any())
         else:
             n = -(-ww // wax)
             full = Signal()
@@ -199,7 +204,8 @@ class Unpacker(Elaboratable):
             if self.check is not None:      # check of the word as it will be after this beat
                 nxt = Cat(*[Mux(j == i, self.i_data, word[i * wax:(i + 1) * wax]) for i in range(n)])
                 with m.If(can):
-                    m.d.sync += self.o_check.eq(self.check(nxt[:ww]))
+                    chk_n = self.check(nxt[:ww])
+                    m.d.sync += [self.o_check.eq(chk_n), self.o_bad.eq((chk_n & self.check_mask).any())]
             with m.If(can):
                 m.d.sync += word.word_select(j, wax).eq(self.i_data)
             with m.If(i_take):
@@ -404,13 +410,14 @@ class Engine(wiring.Component):
         # the bank's base address)
         ln, lk, lm = Loop("l_n", C), Loop("l_k", KS), Loop("l_m", B)
         l_mask = Signal(C)          # lanes < N of the current tile (parameter check)
+        l_mask_nx = Signal(C)       # ... of the next tile
         lr = Rows("l")
         l_mb1, l_mb1z = Signal(range(max(B, 2))), Signal()   # WS: rows of the current block - 1, == 0
         l_bank = Signal()           # bank of the block being loaded
         D = e.a_bank_depth
         l_addr = Signal(range(max(e.w_depth, 2 * D, e.nt_max) + 1))
         with m.If(setup):           # the parameter section's tile loop
-            m.d.sync += [*ln.load(jN, c_tl0), l_mask.eq(c_mask0)]
+            m.d.sync += [*ln.load(jN, c_tl0), l_mask.eq(c_mask0), l_mask_nx.eq(thermo(jN, C))]
 
         def consume(m, u, sec_last, final, on_word):
             """Common word handling: flush at section end, truncation / long-packet checks."""
@@ -495,12 +502,15 @@ class Engine(wiring.Component):
                         m.d.sync += [l_addr.eq(0), *ln.load(jN, j_tl0), *lk.load(jK, j_cl0), *lr.load(R - 1, R == 1)]
                         m.next = "WGT"
                     with m.Else():
-                        m.d.sync += [l_addr.eq(l_addr + 1), *ln.advance(), l_mask.eq(thermo(ln.rem, C))]
+                        m.d.sync += [l_addr.eq(l_addr + 1), *ln.advance(), l_mask.eq(l_mask_nx),
+                                     l_mask_nx.eq(thermo(ln.rem, 2 * C))]
                 # requantization parameters of the channels < N: S in 1..MAX_SHIFT, M0 < 2^31 (else error 7:
                 # the rest of the packet is discarded, then the error beat); raw jobs ignore M0 and S.
                 # The per-lane checks are registered in the unpacker (up_p.o_check), the lanes < N are l_mask.
                 bad_p = Signal()
-                m.d.comb += bad_p.eq(requant & (up_p.o_check & l_mask).any())
+                # (the unpacker registers the masked check while the word is collected: in a cycle that
+                # consumes a word, the beat taken belongs to the next tile's word)
+                m.d.comb += bad_p.eq(requant & up_p.o_bad)
                 # (the check does not flush the unpacker: it may take the next beat in the same cycle,
                 # so the flush, ready and beat-load logic never wait for the check. That beat, and any
                 # word left in the unpacker, belong to the discarded rest of the packet: the unpacker is
@@ -594,6 +604,7 @@ class Engine(wiring.Component):
         p_wait = fsm.ongoing("WAIT")
         for u in (up_p, up_w, up_a):
             m.d.comb += u.clear.eq(p_wait | fsm.ongoing("DRAIN"))
+        m.d.comb += up_p.check_mask.eq(Mux(up_p.o_valid, l_mask_nx, l_mask))
         # the parameter and weight words are always taken when offered (their sections never wait), and
         # an unpacker holds a word only inside its section (it is fed only there, flushed at the section's
         # end, cleared after an error): ``o_ready = 1`` outside the state decode keeps the state register
@@ -773,7 +784,10 @@ class Engine(wiring.Component):
         o_vr = Signal(range(R + 1))          # OS: rows < M in the current block (1..R)
         o_vc = Signal(range(R + 1))          # OS: rows < M from the current row on
         o_rv = Signal()                      # OS: o_vc != 0 (the current row is < M)
-        o_pend = Signal(DW + 1)              # blocks issued whose rows are not all out (g_blk - o_blk)
+        # blocks read whose rows are not all out of the array (g_blk - o_blk): each holds a row issued and
+        # not delivered (at most O_DEPTH + 1 under the credits) or a word between the read and the
+        # credit gate (at most issue_depth + 3)
+        o_pend = Signal(range(O_DEPTH + e.issue_depth + 8))
         o_pend_z = Signal(init=1)            # o_pend == 0 (registered)
         o_pt = Signal(range(e.nt_max + 1))
         o_final = Signal()
@@ -991,7 +1005,9 @@ class Engine(wiring.Component):
                 m.d.sync += [o_mb1.eq(c_mb1), o_mb1z.eq(c_mb1z), *orow.load(c_mb1, c_mb1z)]
         o_pend_next = Signal.like(o_pend)
         m.d.comb += o_pend_next.eq(Mux(start, 0, o_pend + g_rel - o_bdone))
-        m.d.sync += [o_pend.eq(o_pend_next), o_pend_z.eq(o_pend_next == 0)]
+        m.d.sync += o_pend.eq(o_pend_next)
+        # o_pend' == 0 with the late events (g_rel, o_bdone) in the last select, not behind the adder
+        m.d.sync += o_pend_z.eq(start | Mux(g_rel == o_bdone, o_pend == 0, o_bdone & (o_pend == 1)))
         new_row = Cat(*[l.as_unsigned()[:OUT_LANE_BITS] for l in lanes])
         # the error beat is due (registered: the drain test is a wide AND; nothing else can arrive once
         # drained, and the FIFO is empty then)

@@ -24,7 +24,7 @@ after a stall it resumes one cycle after the skid beat is taken.
 
 from __future__ import annotations
 
-from amaranth import Array, Mux, Signal, Value
+from amaranth import Array, Cat, Mux, Signal, Value
 
 
 def skid_output(m, o, valid, data, name: str = "skid"):
@@ -85,11 +85,13 @@ def issue_queue(m, o, valid, data, rd, depth: int, name: str, gate=None):
     store = Array(Signal(width, name=f"{name}_q{i}") for i in range(depth))
     wa = Signal(range(depth), name=f"{name}_qwa")
     ra = Signal(range(depth), name=f"{name}_qra")
-    qcnt = Signal(range(depth + 1), name=f"{name}_qcnt")
-    qne = Signal(name=f"{name}_qne")
+    # the queue's and the pipeline's fill levels as thermometer codes (bit i: more than i beats), so
+    # their next values are a shift, not an adder behind ``o.ready``
+    qt = Signal(depth, name=f"{name}_qt")
+    qne = qt[0]
     hv = Signal(name=f"{name}_hv")
     hd = Signal(width, name=f"{name}_hd")
-    occ = Signal(range(depth + 3), name=f"{name}_occ")
+    occ = Signal(depth + 2, name=f"{name}_occ")
     room = Signal(init=1, name=f"{name}_room")
     take = Signal(name=f"{name}_take")
     load = Signal(name=f"{name}_load")       # the head is empty or leaves: it reloads
@@ -105,13 +107,24 @@ def issue_queue(m, o, valid, data, rd, depth: int, name: str, gate=None):
     ]
     with m.If(load):
         m.d.sync += [hv.eq(qne | iv), hd.eq(Mux(qne, store[ra], idata))]
+    # the input stage's beat is written at ``wa`` whenever it is valid (a free place: ``iv`` implies
+    # ``qcnt < depth`` by the occupancy invariant), so the queue registers' clock enables are flip-flops;
+    # ``wa`` advances only when the beat stays in the queue (not when it goes straight to the head)
+    with m.If(iv):
+        m.d.sync += store[wa].eq(idata)
     with m.If(push):
-        m.d.sync += [store[wa].eq(idata), wa.eq(wa + 1)]
+        m.d.sync += wa.eq(wa + 1)
     with m.If(pop):
         m.d.sync += ra.eq(ra + 1)
-    q_next = Signal(range(depth + 1), name=f"{name}_qcnt_next")
-    m.d.comb += q_next.eq(qcnt + push - pop)
-    occ_next = Signal(range(depth + 3), name=f"{name}_occ_next")
-    m.d.comb += occ_next.eq(occ + rd - take)
-    m.d.sync += [qcnt.eq(q_next), qne.eq(q_next != 0), occ.eq(occ_next), room.eq(occ_next <= depth)]
+    with m.If(push & ~pop):
+        m.d.sync += qt.eq(Cat(1, qt[:-1]))
+    with m.Elif(pop & ~push):
+        m.d.sync += qt.eq(qt[1:])
+    # occ' = occ + rd - take; room = occ' <= depth, i.e. bit ``depth`` of the next thermometer code clear
+    with m.If(rd & ~take):
+        m.d.sync += [occ.eq(Cat(1, occ[:-1])), room.eq(~occ[depth - 1])]
+    with m.Elif(take & ~rd):
+        m.d.sync += [occ.eq(occ[1:]), room.eq(~occ[depth + 1])]
+    with m.Else():
+        m.d.sync += room.eq(~occ[depth])
     return room, take, qne | hv
