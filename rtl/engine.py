@@ -449,7 +449,7 @@ class Engine(wiring.Component):
         caps = capability_words(e)
         n_caps = len(caps)
         caps_i = Signal(range(n_caps))
-        p_free_early = Signal()      # = p_free (the output register is free), defined with it below
+        caps_room = Signal(init=1, name="caps_room")   # a capability word may be written (output side, below)
         with m.FSM(name="parser") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.s_axis_tready.eq(1)
@@ -590,7 +590,7 @@ class Engine(wiring.Component):
                 consume(m, up_a, sec_last, final, on_a)
             with m.State("CAPS"):
                 # capabilities: one m_axis beat per word (lane 0), tlast on the last (output side below)
-                with m.If(p_free_early):
+                with m.If(caps_room):
                     m.d.sync += caps_i.eq(caps_i + 1)
                     with m.If(caps_i == n_caps - 1):
                         m.next = "IDLE"
@@ -828,8 +828,7 @@ class Engine(wiring.Component):
         # error beat only into an empty output side; so beats that are not result rows never fill more
         # than T_AUX = n_caps + 3 places of FIFO and slots, which the credits (O_DEPTH + 1 - T_AUX of the
         # O_DEPTH + 2 places) leave free: the FIFO never overflows
-        caps_room = Signal(init=1, name="caps_room")     # f_cnt <= n_caps (registered, from f_cnt's next value)
-        m.d.comb += p_free_early.eq(caps_room)
+        # caps_room: f_cnt <= n_caps (registered, from f_cnt's next value)
 
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
@@ -839,22 +838,19 @@ class Engine(wiring.Component):
         m.d.comb += o_take.eq(arr.o.valid & arr.o.ready)
         adv = Const(1)               # the post pipeline never stalls (output credits)
 
-        def clamp(m, sh, name):
-            # compares against the constant bounds as reductions of the bits above aw-1 (no carry chain):
-            # sh > hi <=> sh >= 2^(aw-1); sh < -2^(aw-1); with ReLU lo = 0: sh < 0
-            q = Signal(signed(32), name=name)
-            neg, top = sh[-1], sh[aw - 1:-1]
-            with m.If(~neg & top.any()):
-                m.d.comb += q.eq(hi)
-            with m.Elif(neg & (relu | ~top.all())):
-                m.d.comb += q.eq(lo)
-            with m.Else():
-                m.d.comb += q.eq(sh)
-            return q
+        def clamp_tests(sh):
+            """``(negative, any, all)`` of the shifted value: its sign and the reductions of the bits above
+            aw-1, which compare it with the constant bounds without a carry chain."""
+            top = sh[aw - 1:-1]
+            return sh[-1], top.any(), top.all()
+
+        def clamp(neg, any_top, all_top, low):
+            """sh > hi <=> not negative and any bit above aw-1 set; sh < -2^(aw-1) <=> negative and not all
+            of them set (with ReLU lo = 0: sh < 0); else ``low`` (the value's low bits)."""
+            return Mux(~neg & any_top, hi, Mux(neg & (relu | ~all_top), lo, low))
 
         wv = max(a.acc_width, 32) + 1          # v = y + bias, exact
         lanes = []
-        stage_valid = []
         for j in range(C):
             prm = p_rd.data[j]
             y = arr.o.payload.y[j]
@@ -872,7 +868,8 @@ class Engine(wiring.Component):
                 m.d.comb += rnd.eq(Const(1, 1) << (s6 - 1)[:6])
                 sh = Signal(signed(72), name=f"sh{j}")
                 m.d.comb += sh.eq((prod + rnd) >> s6)
-                q = clamp(m, sh, f"q{j}")
+                q = Signal(signed(32), name=f"q{j}")
+                m.d.comb += q.eq(clamp(*clamp_tests(sh), sh[:32]))
                 lanes.append(Mux(keep, Mux(requant, q, v[:32]), 0))
                 continue
             # ---- Q = 11 registered stages (each one a register after at most one adder, one mux level
@@ -937,11 +934,11 @@ class Engine(wiring.Component):
             v9, k9 = reg(signed(wv), f"v9_{j}", v8), reg(1, f"k9_{j}", k8)
             # clamp tests as reductions of the bits above aw-1 (no carry chain): sh > hi <=> not negative
             # and any of them set; sh < -2^(aw-1) <=> negative and not all of them set (ReLU: lo = 0)
-            neg, top = sh[-1], sh[aw - 1:-1]
-            n10, any10, all10 = reg(1, f"neg10_{j}", neg), reg(1, f"any10_{j}", top.any()), reg(1, f"all10_{j}", top.all())
+            neg, any_top, all_top = clamp_tests(sh)
+            n10, any10, all10 = reg(1, f"neg10_{j}", neg), reg(1, f"any10_{j}", any_top), reg(1, f"all10_{j}", all_top)
             low10 = reg(signed(32), f"low10_{j}", sh[:32])
             v10, k10 = reg(signed(32), f"v10_{j}", v9[:32]), reg(1, f"k10_{j}", k9)
-            q = Mux(~n10 & any10, hi, Mux(n10 & (relu | ~all10), lo, low10))
+            q = clamp(n10, any10, all10, low10)
             lanes.append(reg(signed(32), f"lane11_{j}", Mux(k10, Mux(requant, q, v10), 0)))
         out_fire = Signal()
         out_last = Signal()
@@ -1015,7 +1012,7 @@ class Engine(wiring.Component):
         m.d.sync += err_beat.eq(drained & err & ~fin_err_sent & p_wait & ~err_beat)
         caps_word = Array([Const(w, 32) for w in caps])[caps_i]
         caps_go = Signal()
-        m.d.comb += caps_go.eq(p_caps & p_free_early)
+        m.d.comb += caps_go.eq(p_caps & caps_room)
         # FIFO write: a result row (out_fire), else a capability word or the error beat (never together:
         # rows flow only during a job, capability words only in CAPS, the error beat only when drained)
         aux = Cat(Mux(p_caps, caps_word, code), Const(0, e.out_width - 32),
