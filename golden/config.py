@@ -232,15 +232,15 @@ class ArrayConfig:
     # ----- derived figures -------------------------------------------------------------------------
     @property
     def ws_pipe(self) -> int:
-        """Extra cycles of a WS array from ``pipeline`` (3, 2 or 0): each PE's contribution is registered
-        before it joins the partial sum (the stationary weight is selected one cycle ahead), and the
-        output accumulator registers its memory's read data before the add (every MAC family: array
-        registers, :mod:`macforge.rtl.ws_array`); the plain parallel PE registers its product twice
-        (in the DSP block, then next to the column adder: :class:`macforge.rtl.mac.ParallelWsPE`), one
-        cycle more."""
+        """Extra cycles of a WS array from ``pipeline`` (4, 3 or 0): each PE's contribution is registered
+        before it joins the partial sum (the stationary weight is selected one cycle ahead, one cycle),
+        and the output accumulator reads its memory through registers on both sides of the block RAM
+        before the add (every MAC family: :mod:`macforge.rtl.ws_array`, two cycles); the plain parallel PE
+        registers its product twice (in the DSP block, then next to the column adder:
+        :class:`macforge.rtl.mac.ParallelWsPE`), one cycle more."""
         if not (self.pipeline and self.dataflow == "ws"):
             return 0
-        return 3 if self.mac == "parallel" and self.alpha is None else 2
+        return 4 if self.mac == "parallel" and self.alpha is None else 3
 
     @property
     def os_pipe(self) -> int:

@@ -13,8 +13,8 @@ Output stationary (:func:`os_job_cycles`), tiles with reduction lengths ``K_0, K
     N   = E_last + 2R + C + 1 + P
 
 so one tile alone has latency ``K L + 2R + C + 1 + P`` and back-to-back tiles cost ``max(K L, R)`` each.
-``P`` is :attr:`ArrayConfig.pipe_latency` (with the pipelining option: 2 for WS arrays of every MAC family,
-3 for the plain parallel WS array, 2 for the parallel OS array, 1 for the bit-serial OS array; else 0): it
+``P`` is :attr:`ArrayConfig.pipe_latency` (with the pipelining option: 3 for WS arrays of every MAC family,
+4 for the plain parallel WS array, 2 for the parallel OS array, 1 for the bit-serial OS array; else 0): it
 adds latency, never throughput.
 
 Weight stationary (:func:`ws_job_cycles`), weight tiles ``n`` streaming ``M_n`` activation rows each,

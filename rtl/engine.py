@@ -62,8 +62,8 @@ Timing of the control (for Fmax): every loop of the parser, the issue generators
 a down-counter with a registered ``last`` flag (``Loop``, ``Rows``: the next flag is a constant compare
 of the counter, computed when the loop advances), blocks in flight are small occupancy counters
 (``a_occ = loaded - released``, ``h_occ``, ``o_pend``), the job constants derived from M, K, N are
-registered in cycle 1 of a job (first used in cycle 2), the parameter check is registered in its
-unpacker (``Unpacker.check``) and the lane masks are registered; no decision compares wide counters.
+registered in cycle 1 of a job (first used in cycle 2), the parameter check's field tests are registered in
+their unpacker as the beats arrive (``Unpacker.checks``) and the lane masks are registered; no decision compares wide counters.
 The unpackers' wide registers load on their registered state, not on ``s_axis_tvalid``; the buffer
 writes (and the WS K-padding flag) are registered before the block RAMs; the parameter check does not
 hold back the parameter unpacker (after a bad word, the rest of the packet is discarded either way).
@@ -116,17 +116,25 @@ class Unpacker(Elaboratable):
     been consumed. Words wider than the bus collect ``ceil(ww / wax)`` beats (a ``tlast`` beat ends the
     word early).
 
-    ``check`` (optional): a function of a ``ww``-bit word returning a ``check_width``-bit value;
-    ``o_bad`` is ``(o_check & check_mask).any()`` -- with words wider than the bus registered as well, so
-    ``check_mask`` must then be the mask of the word the beat taken in that cycle belongs to;
-    ``o_check`` is ``check(o_data)``, but *registered*: it is computed from the beat (and the word collected
-    so far) when the beat is taken, so a consumer deciding on it sees a flip-flop, not the logic of
-    ``check`` (same cycle as ``o_data``, no extra latency).
+    ``checks`` (optional): the word check, as field tests ``(bit, offset, width, test)``: ``test`` is a
+    function of the ``width``-bit field at ``offset`` of the word returning one bit, and ``o_check[bit]``
+    is the OR of the tests of that bit. ``o_bad = (o_check & check_mask).any()`` (combinational, the mask
+    of the word offered). ``o_check`` comes from flip-flops: each test is registered when its field is
+    taken from the bus (words not wider than the bus: per word position of the beat; wider words: per
+    field, when the beat holding the field is written into the word -- so a field must not straddle two
+    beats, checked at construction). Same cycle as ``o_data``, no extra latency. In a word ended early
+    by ``tlast`` the fields not yet received keep the tests of what the word held before.
     """
 
-    def __init__(self, ww: int, wax: int, check=None, check_width: int = 1):
+    def __init__(self, ww: int, wax: int, checks=(), check_width: int = 1):
         self.ww, self.wax = ww, wax
-        self.check = check
+        self.checks = tuple(checks)
+        for bit, off, width, _ in self.checks:
+            if not (0 <= bit < check_width and 0 <= off and off + width <= ww):
+                raise ValueError(f"check field (bit {bit}, offset {off}, width {width}) is outside the "
+                                 f"{ww}-bit word or the {check_width} check bits")
+            if ww > wax and off // wax != (off + width - 1) // wax:
+                raise ValueError(f"check field at offset {off}, width {width} straddles two {wax}-bit beats")
         self.o_check = Signal(check_width)
         self.check_mask = Signal(check_width)   # the check bits that count (o_bad)
         self.o_bad = Signal()
@@ -178,11 +186,11 @@ class Unpacker(Elaboratable):
                         m.d.sync += idx.eq(idx + 1)
             with m.If(self.clear):
                 m.d.sync += [have.eq(0), tl.eq(0)]
-            if self.check is not None:      # one registered check per word position of the beat
+            if self.checks:                 # one registered check per word position of the beat
                 cw = len(self.o_check)
                 chk = Signal(cw * per)
                 with m.If(self.i_ready):
-                    m.d.sync += chk.eq(Cat(*[self.check(self.i_data[i * ww:(i + 1) * ww]) for i in range(per)]))
+                    m.d.sync += chk.eq(Cat(*[self._check(self.i_data[i * ww:(i + 1) * ww]) for i in range(per)]))
                 m.d.comb += self.o_check.eq(chk.word_select(idx, cw) if per > 1 else chk)
                 m.d.comb += self.o_bad.eq((self.o_check & self.check_mask).any())
         else:
@@ -201,11 +209,16 @@ class Unpacker(Elaboratable):
             # consumed, may be overwritten, so the wide clock enables are registered state only
             can = Signal()
             m.d.comb += can.eq(~full | take)
-            if self.check is not None:      # check of the word as it will be after this beat
-                nxt = Cat(*[Mux(j == i, self.i_data, word[i * wax:(i + 1) * wax]) for i in range(n)])
-                with m.If(can):
-                    chk_n = self.check(nxt[:ww])
-                    m.d.sync += [self.o_check.eq(chk_n), self.o_bad.eq((chk_n & self.check_mask).any())]
+            if self.checks:                 # each field's test, registered with the beat that carries it
+                parts = [[] for _ in range(len(self.o_check))]
+                for bit, off, width, test in self.checks:
+                    seg = off // wax
+                    part = Signal(name=f"chk{bit}_{off}")
+                    with m.If(can & (j == seg)):
+                        m.d.sync += part.eq(test(self.i_data[off - seg * wax:off - seg * wax + width]))
+                    parts[bit].append(part)
+                m.d.comb += self.o_check.eq(Cat(*[Cat(*p).any() if p else Const(0) for p in parts]))
+                m.d.comb += self.o_bad.eq((self.o_check & self.check_mask).any())
             with m.If(can):
                 m.d.sync += word.word_select(j, wax).eq(self.i_data)
             with m.If(i_take):
@@ -218,6 +231,13 @@ class Unpacker(Elaboratable):
             with m.If(self.clear):
                 m.d.sync += [full.eq(0), j.eq(0), tl.eq(0)]
         return m
+
+    def _check(self, word):
+        """``o_check`` of a whole word (the OR of its field tests per check bit)."""
+        parts = [[] for _ in range(len(self.o_check))]
+        for bit, off, width, test in self.checks:
+            parts[bit].append(test(word[off:off + width]))
+        return Cat(*[Cat(*p).any() if p else Const(0) for p in parts])
 
 
 def _lane_layout():
@@ -288,12 +308,16 @@ class Engine(wiring.Component):
         a_rd = SimpleNamespace(addr=amem.r_addr, data=amem.r_data)
 
         # ---------------- unpackers
-        def lanes_bad(word):
-            """Per lane: its requantization parameters are out of range (S = 0, S > MAX_SHIFT, M0 >= 2^31)."""
-            pw = data.ArrayLayout(_lane_layout(), C)(word)
-            return Cat(*[(pw[j].shift == 0) | (pw[j].shift > MAX_SHIFT) | pw[j].m0[31] for j in range(C)])
+        # per lane j: its requantization parameters are out of range (S = 0, S > MAX_SHIFT, M0 >= 2^31),
+        # as field tests of the parameter word (lane j at bit 96 j: bias, M0, S, 32 bits each)
+        lay = _lane_layout()
+        lanes_bad = []
+        for j in range(C):
+            base = j * lay.size
+            s_off, m_off = base + lay["shift"].offset, base + lay["m0"].offset
+            lanes_bad += [(j, s_off, 32, lambda x: (x == 0) | (x > MAX_SHIFT)), (j, m_off + 31, 1, lambda x: x[0])]
 
-        up_p = m.submodules.up_p = Unpacker(e.p_word, e.axis_width, check=lanes_bad, check_width=C)
+        up_p = m.submodules.up_p = Unpacker(e.p_word, e.axis_width, checks=lanes_bad, check_width=C)
         up_w = m.submodules.up_w = Unpacker(e.w_word, e.axis_width)
         up_a = m.submodules.up_a = Unpacker(e.a_word, e.axis_width)
         for u in (up_p, up_w, up_a):
@@ -419,26 +443,56 @@ class Engine(wiring.Component):
         with m.If(setup):           # the parameter section's tile loop
             m.d.sync += [*ln.load(jN, c_tl0), l_mask.eq(c_mask0), l_mask_nx.eq(thermo(jN, C))]
 
+        # the parser's state: one-hot registered flags (``in_st``, exactly one set; ``goto`` moves to a
+        # state at the next clock edge), so every enable decodes one flip-flop, not a state register
+        p_states = ["IDLE"] + (["BUDGET"] if TMAC else []) + ["PARAM", "WGT", "ACT", "CAPS", "DRAIN", "WAIT"]
+        in_st = {n: Signal(init=int(n == "IDLE"), name=f"in_{n.lower()}") for n in p_states}
+
+        def goto(state):
+            m.d.sync += [f.eq(int(n == state)) for n, f in in_st.items()]
+
+        # the sections' ends (flushing the unpacker's beat), outside the state decode like the feeds:
+        # an unpacker holds a word only inside its section. WGT: the last row of a tile's K group, and
+        # of the last tile; ACT: a block's final word, and the job's.
+        # ACT: ``a_end_r`` is ``lk.last`` (OS) / ``lr.rl & lk.last`` (WS) kept as a flip-flop, set with every
+        # update of those two in ACT and on entering it (the activation unpacker's flush is then a register)
+        # WGT likewise: ``w_end_r`` is the section's end ``grp_last & ln.last`` as a flip-flop
+        w_grp_last, w_sec_last, w_end_r = Signal(), Signal(), Signal(name="w_end_r")
+        a_end_r, a_blk_end, a_final = Signal(name="a_end_r"), Signal(), Signal()
+        a_fin_r = Signal(name="a_fin_r")        # a_end_r & lm.last, the same way
+
+        def a_end(v, lm_last):
+            """``a_end_r`` and ``a_fin_r`` after an update (``lm_last``: ``lm.last`` after it)."""
+            return [a_end_r.eq(v), a_fin_r.eq(v & lm_last)]
+        m.d.comb += [w_grp_last.eq(lk.last if OS else lr.rl & lk.last), w_sec_last.eq(w_end_r),
+                     a_blk_end.eq(a_end_r), a_final.eq(a_fin_r),
+                     up_p.flush.eq(ln.last), up_w.flush.eq(w_sec_last), up_a.flush.eq(a_end_r)]
+
         def consume(m, u, sec_last, final, on_word):
-            """Common word handling: flush at section end, truncation / long-packet checks."""
-            m.d.comb += u.flush.eq(sec_last)
+            """Common word handling: truncation / long-packet checks (the flush is set above)."""
             with m.If(u.o_valid & u.o_ready):
                 on_word()
                 with m.If(u.o_tlast & u.o_end & ~final):
                     m.d.sync += [err.eq(1), code.eq(4)]
-                    m.next = "WAIT"
+                    goto("WAIT")
                 with m.Elif(final):
                     with m.If(~u.o_tlast):
                         m.d.sync += [err.eq(1), code.eq(5)]
-                        m.next = "DRAIN"
+                        goto("DRAIN")
                     with m.Else():
-                        m.next = "WAIT"
+                        goto("WAIT")
 
         # weight-buffer writes (parser, WGT): OS writes the word in the cycle it is taken; WS registers the
         # write first (address, word, enable and the K-padding flag; the padding zero is applied behind
         # that register), so the padding test ends in a flip-flop. The weights are read only once the
         # first activation block is loaded, several cycles after the final weight write.
         w_en_c, w_addr_c, w_pad_c = Signal(), Signal.like(w_wr.addr), Signal()
+        if not OS:
+            # K padding (WS): the last chunk's rows r >= K - (kc-1) R are stored as zero whatever the
+            # packet carries, so padding lanes never reach a result (lk.rem = the chunk's valid rows
+            # there, 1..R; this row is r = R-1-rd); it counts only with a weight write (WGT)
+            kr = lk.rem[:R.bit_length() + 1]
+            m.d.comb += w_pad_c.eq(lk.last & (lr.rd + kr < R))
         if OS:
             m.d.comb += [w_wr.en.eq(w_en_c), w_wr.addr.eq(w_addr_c), w_wr.data.eq(up_w.o_data)]
         else:
@@ -450,168 +504,175 @@ class Engine(wiring.Component):
         n_caps = len(caps)
         caps_i = Signal(range(n_caps))
         caps_room = Signal(init=1, name="caps_room")   # a capability word may be written (output side, below)
-        with m.FSM(name="parser") as fsm:
-            with m.State("IDLE"):
-                m.d.comb += self.s_axis_tready.eq(1)
+        # the unpackers are fed (and s_axis is ready) by the state flags; write addresses and data are
+        # set in every state (only the enables, inside the states, count). The activation unpacker
+        # offers words while a bank is free (loaded < released + 2); like the others it holds a word
+        # only inside its section, so its o_ready needs no state decode either.
+        room = Signal()
+        m.d.comb += room.eq(~a_occ[1])
+        tv = self.s_axis_tvalid
+        m.d.comb += [up_p.i_valid.eq(tv & in_st["PARAM"]), up_w.i_valid.eq(tv & in_st["WGT"]),
+                     up_a.i_valid.eq(tv & in_st["ACT"]), up_a.o_ready.eq(room),
+                     self.s_axis_tready.eq(in_st["IDLE"] | in_st["DRAIN"] | (in_st["BUDGET"] if TMAC else 0)
+                                           | (in_st["PARAM"] & up_p.i_ready) | (in_st["WGT"] & up_w.i_ready)
+                                           | (in_st["ACT"] & up_a.i_ready)),
+                     p_wr.addr.eq(l_addr), p_wr.data.eq(up_p.o_data), w_addr_c.eq(l_addr),
+                     a_wr.addr.eq(l_addr), a_wr.data.eq(up_a.o_data)]
+        # the parser: one block per state flag (exactly one flag is set)
+        with m.If(in_st["IDLE"]):
+            with m.If(self.s_axis_tvalid):
+                # jK counts reduction steps: K, or ceil(K/g) groups for the tMAC
+                k_steps = (h_K + (a.g - 1)) >> (a.g.bit_length() - 1) if TMAC else h_K
+                m.d.sync += job_constants(h_M, k_steps, h_N)
+                m.d.sync += [jM.eq(h_M), jK.eq(k_steps), jN.eq(h_N), relu.eq(h_relu), requant.eq(h_rq),
+                             prec.eq(Mux(h_p == 0, a.a_width, h_p)), err.eq(h_code != 0),
+                             code.eq(h_code), l_addr.eq(0), l_bank.eq(0)]
+                with m.If((h_code == 0) & h_caps):
+                    m.d.sync += caps_i.eq(0)
+                    goto("CAPS")
+                with m.Elif(h_code == 0):
+                    goto("BUDGET" if TMAC else "PARAM")
+                with m.Elif(self.s_axis_tlast):
+                    goto("WAIT")
+                with m.Else():
+                    goto("DRAIN")
+        if TMAC:
+            with m.If(in_st["BUDGET"]):
+                # tMAC budget word: [7:0] k, [11:8] k_x, [12] hese; 0 selects the build maximum
+                b_k, b_kx, b_h = hdr[0:8], hdr[8:12], hdr[12]
+                bad = (b_k > a.k_max) | ((b_kx > a.kx_max) if a.kx_max < 15 else Const(0))
+                if a.encodings == ("binary",):
+                    bad = bad | b_h
+                elif a.encodings == ("hese",):
+                    bad = bad | ~b_h
                 with m.If(self.s_axis_tvalid):
-                    # jK counts reduction steps: K, or ceil(K/g) groups for the tMAC
-                    k_steps = (h_K + (a.g - 1)) >> (a.g.bit_length() - 1) if TMAC else h_K
-                    m.d.sync += job_constants(h_M, k_steps, h_N)
-                    m.d.sync += [jM.eq(h_M), jK.eq(k_steps), jN.eq(h_N), relu.eq(h_relu), requant.eq(h_rq),
-                                 prec.eq(Mux(h_p == 0, a.a_width, h_p)), err.eq(h_code != 0),
-                                 code.eq(h_code), l_addr.eq(0), l_bank.eq(0)]
-                    with m.If((h_code == 0) & h_caps):
-                        m.d.sync += caps_i.eq(0)
-                        m.next = "CAPS"
-                    with m.Elif(h_code == 0):
-                        m.next = "BUDGET" if TMAC else "PARAM"
+                    m.d.sync += [j_k.eq(Mux(b_k == 0, a.k_max, b_k)),
+                                 j_kx.eq(Mux(b_kx == 0, a.kx_max, b_kx)), j_hese.eq(b_h)]
+                    with m.If(bad):
+                        m.d.sync += [err.eq(1), code.eq(6)]
+                        goto("DRAIN")
+                        with m.If(self.s_axis_tlast):
+                            goto("WAIT")
                     with m.Elif(self.s_axis_tlast):
-                        m.next = "WAIT"
+                        m.d.sync += [err.eq(1), code.eq(4)]
+                        goto("WAIT")
                     with m.Else():
-                        m.next = "DRAIN"
-            if TMAC:
-                with m.State("BUDGET"):
-                    # tMAC budget word: [7:0] k, [11:8] k_x, [12] hese; 0 selects the build maximum
-                    b_k, b_kx, b_h = hdr[0:8], hdr[8:12], hdr[12]
-                    bad = (b_k > a.k_max) | ((b_kx > a.kx_max) if a.kx_max < 15 else Const(0))
-                    if a.encodings == ("binary",):
-                        bad = bad | b_h
-                    elif a.encodings == ("hese",):
-                        bad = bad | ~b_h
-                    m.d.comb += self.s_axis_tready.eq(1)
-                    with m.If(self.s_axis_tvalid):
-                        m.d.sync += [j_k.eq(Mux(b_k == 0, a.k_max, b_k)),
-                                     j_kx.eq(Mux(b_kx == 0, a.kx_max, b_kx)), j_hese.eq(b_h)]
-                        with m.If(bad):
-                            m.d.sync += [err.eq(1), code.eq(6)]
-                            m.next = "DRAIN"
-                            with m.If(self.s_axis_tlast):
-                                m.next = "WAIT"
-                        with m.Elif(self.s_axis_tlast):
-                            m.d.sync += [err.eq(1), code.eq(4)]
-                            m.next = "WAIT"
-                        with m.Else():
-                            m.next = "PARAM"
-            with m.State("PARAM"):
-                m.d.comb += [up_p.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_p.i_ready),
-                             p_wr.addr.eq(l_addr), p_wr.data.eq(up_p.o_data)]
+                        goto("PARAM")
+        with m.If(in_st["PARAM"]):
 
-                def on_p():
-                    m.d.comb += p_wr.en.eq(1)
-                    with m.If(ln.last):
-                        m.d.sync += [l_addr.eq(0), *ln.load(jN, j_tl0), *lk.load(jK, j_cl0), *lr.load(R - 1, R == 1)]
-                        m.next = "WGT"
-                    with m.Else():
-                        m.d.sync += [l_addr.eq(l_addr + 1), *ln.advance(), l_mask.eq(l_mask_nx),
-                                     l_mask_nx.eq(thermo(ln.rem, 2 * C))]
-                # requantization parameters of the channels < N: S in 1..MAX_SHIFT, M0 < 2^31 (else error 7:
-                # the rest of the packet is discarded, then the error beat); raw jobs ignore M0 and S.
-                # The per-lane checks are registered in the unpacker (up_p.o_check), the lanes < N are l_mask.
-                bad_p = Signal()
-                # (the unpacker registers the masked check while the word is collected: in a cycle that
-                # consumes a word, the beat taken belongs to the next tile's word)
-                m.d.comb += bad_p.eq(requant & up_p.o_bad)
-                # (the check does not flush the unpacker: it may take the next beat in the same cycle,
-                # so the flush, ready and beat-load logic never wait for the check. That beat, and any
-                # word left in the unpacker, belong to the discarded rest of the packet: the unpacker is
-                # cleared in DRAIN / WAIT, and a tlast on that beat ends the packet here.)
-                consume(m, up_p, ln.last, Const(0), on_p)
-                with m.If(up_p.o_valid & up_p.o_ready & bad_p):
-                    m.d.sync += [err.eq(1), code.eq(7)]
-                    with m.If(up_p.o_tlast | (up_p.i_valid & up_p.i_ready & self.s_axis_tlast)):
-                        m.next = "WAIT"
-                    with m.Else():
-                        m.next = "DRAIN"
-            with m.State("WGT"):
-                m.d.comb += [up_w.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_w.i_ready),
-                             w_addr_c.eq(l_addr)]
-                if not OS:
-                    # K padding (WS): the last chunk's rows r >= K - (kc-1) R are stored as zero whatever
-                    # the packet carries, so padding lanes never reach a result (lk.rem = the chunk's valid
-                    # rows there, 1..R; this row is r = R-1-rd)
-                    kr = lk.rem[:R.bit_length() + 1]
-                    m.d.comb += w_pad_c.eq(lk.last & (lr.rd + kr < R))
-                grp_last = lk.last if OS else lr.rl & lk.last
-                sec_last = Signal()
-                m.d.comb += sec_last.eq(grp_last & ln.last)
+            def on_p():
+                m.d.comb += p_wr.en.eq(1)
+                with m.If(ln.last):
+                    m.d.sync += [l_addr.eq(0), *ln.load(jN, j_tl0), *lk.load(jK, j_cl0), *lr.load(R - 1, R == 1),
+                                 w_end_r.eq(j_tl0 & j_cl0 if OS or R == 1 else 0)]
+                    goto("WGT")
+                with m.Else():
+                    m.d.sync += [l_addr.eq(l_addr + 1), *ln.advance(), l_mask.eq(l_mask_nx),
+                                 l_mask_nx.eq(thermo(ln.rem, 2 * C))]
+            # requantization parameters of the channels < N: S in 1..MAX_SHIFT, M0 < 2^31 (else error 7:
+            # the rest of the packet is discarded, then the error beat); raw jobs ignore M0 and S.
+            # The per-lane field tests are registered in the unpacker as their beats arrive
+            # (up_p.o_check), the lanes < N of the word's tile are l_mask.
+            bad_p = Signal()
+            m.d.comb += bad_p.eq(requant & up_p.o_bad)
+            # (the check does not flush the unpacker: it may take the next beat in the same cycle,
+            # so the flush, ready and beat-load logic never wait for the check. That beat, and any
+            # word left in the unpacker, belong to the discarded rest of the packet: the unpacker is
+            # cleared in DRAIN / WAIT, and a tlast on that beat ends the packet here.)
+            consume(m, up_p, ln.last, Const(0), on_p)
+            with m.If(up_p.o_valid & up_p.o_ready & bad_p):
+                m.d.sync += [err.eq(1), code.eq(7)]
+                with m.If(up_p.o_tlast | (up_p.i_valid & up_p.i_ready & self.s_axis_tlast)):
+                    goto("WAIT")
+                with m.Else():
+                    goto("DRAIN")
+        with m.If(in_st["WGT"]):
+            grp_last, sec_last = w_grp_last, w_sec_last
 
-                def on_w():
-                    m.d.comb += w_en_c.eq(1)
-                    m.d.sync += l_addr.eq(l_addr + 1)
-                    if OS:
+            def on_w():
+                m.d.comb += w_en_c.eq(1)
+                m.d.sync += l_addr.eq(l_addr + 1)
+                # w_end_r follows grp_last & ln.last: the next values of lr.rl, lk.last and ln.last
+                if OS:
+                    lk_n = Mux(lk.last, j_cl0, le_c(lk.rem, 2 * KS))
+                    rl_n = Const(1)
+                else:
+                    lk_n = Mux(lr.rl, Mux(lk.last, j_cl0, le_c(lk.rem, 2 * KS)), lk.last)
+                    rl_n = Mux(lr.rl, Const(int(R == 1)), lr.rd == 1)
+                ln_n = Mux(grp_last, le_c(ln.rem, 2 * C), ln.last)
+                m.d.sync += w_end_r.eq(rl_n & lk_n & ln_n)
+                if OS:
+                    with m.If(lk.last):
+                        m.d.sync += lk.load(jK, j_cl0)
+                    with m.Else():
+                        m.d.sync += lk.advance()
+                else:
+                    with m.If(lr.rl):
+                        m.d.sync += lr.load(R - 1, R == 1)
                         with m.If(lk.last):
                             m.d.sync += lk.load(jK, j_cl0)
                         with m.Else():
                             m.d.sync += lk.advance()
-                    else:
-                        with m.If(lr.rl):
-                            m.d.sync += lr.load(R - 1, R == 1)
-                            with m.If(lk.last):
-                                m.d.sync += lk.load(jK, j_cl0)
-                            with m.Else():
-                                m.d.sync += lk.advance()
-                        with m.Else():
-                            m.d.sync += lr.dec()
-                    with m.If(grp_last):
-                        m.d.sync += ln.advance()
-                    with m.If(sec_last):
-                        m.d.sync += [l_addr.eq(0), *lk.load(jK, j_cl0), *lm.load(jM, j_bl0)]
-                        if not OS:
-                            m.d.sync += [l_mb1.eq(j_mb1), l_mb1z.eq(j_mb1z), *lr.load(j_mb1, j_mb1z)]
-                        m.next = "ACT"
-                consume(m, up_w, sec_last, Const(0), on_w)
-            with m.State("ACT"):
-                room = Signal()
-                m.d.comb += room.eq(~a_occ[1])       # loaded < released + 2
-                m.d.comb += [up_a.i_valid.eq(self.s_axis_tvalid), self.s_axis_tready.eq(up_a.i_ready),
-                             up_a.o_ready.eq(room), a_wr.addr.eq(l_addr), a_wr.data.eq(up_a.o_data)]
-                blk_end = lk.last if OS else lr.rl & lk.last
-                sec_last = Signal()
-                final = Signal()
-                m.d.comb += [sec_last.eq(blk_end), final.eq(blk_end & lm.last)]
+                    with m.Else():
+                        m.d.sync += lr.dec()
+                with m.If(grp_last):
+                    m.d.sync += ln.advance()
+                with m.If(sec_last):
+                    m.d.sync += [l_addr.eq(0), *lk.load(jK, j_cl0), *lm.load(jM, j_bl0)]
+                    m.d.sync += a_end(j_cl0 if OS else j_cl0 & j_mb1z, j_bl0)
+                    if not OS:
+                        m.d.sync += [l_mb1.eq(j_mb1), l_mb1z.eq(j_mb1z), *lr.load(j_mb1, j_mb1z)]
+                    goto("ACT")
+            consume(m, up_w, sec_last, Const(0), on_w)
+        with m.If(in_st["ACT"]):
+            blk_end, sec_last, final = a_blk_end, a_blk_end, a_final
 
-                def on_a():
-                    m.d.comb += a_wr.en.eq(1)
-                    m.d.sync += l_addr.eq(l_addr + 1)
+            def on_a():
+                m.d.comb += a_wr.en.eq(1)
+                m.d.sync += l_addr.eq(l_addr + 1)
+                # a_end_r follows lr.rl & lk.last: set with each of their updates
+                if OS:
+                    m.d.sync += [*lk.advance(), *a_end(le_c(lk.rem, 2 * KS), lm.last)]
+                else:
+                    with m.If(lr.rl):
+                        m.d.sync += [*lr.load(l_mb1, l_mb1z), *lk.advance(),
+                                     *a_end(l_mb1z & le_c(lk.rem, 2 * KS), lm.last)]
+                    with m.Else():
+                        m.d.sync += [*lr.dec(), *a_end((lr.rd == 1) & lk.last, lm.last)]
+                with m.If(blk_end):
+                    m.d.comb += blk_loaded.eq(1)
+                    m.d.sync += [l_addr.eq(Mux(l_bank, 0, D)), l_bank.eq(~l_bank), *lk.load(jK, j_cl0),
+                                 *lm.advance()]
                     if OS:
-                        m.d.sync += lk.advance()
+                        m.d.sync += a_end(j_cl0, le_c(lm.rem, 2 * B))
                     else:
-                        with m.If(lr.rl):
-                            m.d.sync += [*lr.load(l_mb1, l_mb1z), *lk.advance()]
-                        with m.Else():
-                            m.d.sync += lr.dec()
-                    with m.If(blk_end):
-                        m.d.comb += blk_loaded.eq(1)
-                        m.d.sync += [l_addr.eq(Mux(l_bank, 0, D)), l_bank.eq(~l_bank), *lk.load(jK, j_cl0),
-                                     *lm.advance()]
-                        if not OS:
-                            nmb1, nmb1z = lm.next_mb()
-                            m.d.sync += [l_mb1.eq(nmb1), l_mb1z.eq(nmb1z), *lr.load(nmb1, nmb1z)]
-                consume(m, up_a, sec_last, final, on_a)
-            with m.State("CAPS"):
-                # capabilities: one m_axis beat per word (lane 0), tlast on the last (output side below)
-                with m.If(caps_room):
-                    m.d.sync += caps_i.eq(caps_i + 1)
-                    with m.If(caps_i == n_caps - 1):
-                        m.next = "IDLE"
-            with m.State("DRAIN"):
-                m.d.comb += self.s_axis_tready.eq(1)
-                with m.If(self.s_axis_tvalid & self.s_axis_tlast):
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(job_done):
-                    m.next = "IDLE"
-        p_wait = fsm.ongoing("WAIT")
+                        nmb1, nmb1z = lm.next_mb()
+                        m.d.sync += [l_mb1.eq(nmb1), l_mb1z.eq(nmb1z), *lr.load(nmb1, nmb1z),
+                                     *a_end(nmb1z & j_cl0, le_c(lm.rem, 2 * B))]
+            consume(m, up_a, sec_last, final, on_a)
+        with m.If(in_st["CAPS"]):
+            # capabilities: one m_axis beat per word (lane 0), tlast on the last (output side below)
+            with m.If(caps_room):
+                m.d.sync += caps_i.eq(caps_i + 1)
+                with m.If(caps_i == n_caps - 1):
+                    goto("IDLE")
+        with m.If(in_st["DRAIN"]):
+            with m.If(self.s_axis_tvalid & self.s_axis_tlast):
+                goto("WAIT")
+        with m.If(in_st["WAIT"]):
+            with m.If(job_done):
+                goto("IDLE")
+        p_wait = in_st["WAIT"]
         for u in (up_p, up_w, up_a):
-            m.d.comb += u.clear.eq(p_wait | fsm.ongoing("DRAIN"))
-        m.d.comb += up_p.check_mask.eq(Mux(up_p.o_valid, l_mask_nx, l_mask))
+            m.d.comb += u.clear.eq(p_wait | in_st["DRAIN"])
+        m.d.comb += up_p.check_mask.eq(l_mask)
         # the parameter and weight words are always taken when offered (their sections never wait), and
         # an unpacker holds a word only inside its section (it is fed only there, flushed at the section's
         # end, cleared after an error): ``o_ready = 1`` outside the state decode keeps the state register
         # out of their wide clock enables
         m.d.comb += [up_p.o_ready.eq(1), up_w.o_ready.eq(1)]
-        p_caps = fsm.ongoing("CAPS")
-        p_idle = fsm.ongoing("IDLE")
+        p_caps = in_st["CAPS"]
+        p_idle = in_st["IDLE"]
         m.d.comb += self.status.eq(Cat(~p_idle, err, Const(0, 2), code))
         m.d.comb += start.eq(p_idle & self.s_axis_tvalid)
         # the generators see a block one cycle after its final word (its registered write has landed)
@@ -828,7 +889,7 @@ class Engine(wiring.Component):
         # error beat only into an empty output side; so beats that are not result rows never fill more
         # than T_AUX = n_caps + 3 places of FIFO and slots, which the credits (O_DEPTH + 1 - T_AUX of the
         # O_DEPTH + 2 places) leave free: the FIFO never overflows
-        # caps_room: f_cnt <= n_caps (registered, from f_cnt's next value)
+        # caps_room: f_cnt <= n_caps, f_ne: f_cnt != 0 (registered, see below)
 
         aw = a.a_width
         hi = (1 << (aw - 1)) - 1
@@ -970,7 +1031,14 @@ class Engine(wiring.Component):
         stopped = Signal()
         m.d.comb += stopped.eq(g_done | (err & p_wait & ~a_occ.any()))      # g_blk == loaded
         drained = Signal()
-        m.d.comb += drained.eq(stopped & o_pend_z & ~sv & ~s_qne & ~sv_[0] & ~sv_[1] & pipe_empty & ~f_ne)
+        # the terms of the issue stage and queue, post pipeline and FIFO are ANDed one cycle ahead
+        # (``quiet``, registered). Once every issued block's final row has left the array (``o_pend_z``)
+        # they only turn true (a row taken from the array is in the post pipeline's first stage at once,
+        # in the FIFO the cycle it leaves the pipeline), and the last of them (the FIFO's final pop)
+        # precedes the slots' last transfer by a cycle: the registered AND is never late
+        quiet = Signal(init=1, name="quiet")
+        m.d.sync += quiet.eq(~sv & ~s_qne & pipe_empty & ~f_ne)
+        m.d.comb += drained.eq(stopped & o_pend_z & quiet & ~sv_[0] & ~sv_[1])
         o_bdone = Signal()                   # the final row of a block is taken from the array
         with m.If(o_take):
             with m.If(orow.rl):
@@ -1000,11 +1068,16 @@ class Engine(wiring.Component):
                 m.d.sync += [*orow.load(R - 1, R == 1), o_vr.eq(v0), o_vc.eq(v0), o_rv.eq(1)]
             else:
                 m.d.sync += [o_mb1.eq(c_mb1), o_mb1z.eq(c_mb1z), *orow.load(c_mb1, c_mb1z)]
+        # o_pend counts a block's completion one cycle late (o_bdone registered: the array's output valid
+        # does not reach the adder); that only delays `drained` while the block's rows are still in the
+        # post pipeline anyway
+        o_bdone_r = Signal()
+        m.d.sync += o_bdone_r.eq(o_bdone & ~start)
         o_pend_next = Signal.like(o_pend)
-        m.d.comb += o_pend_next.eq(Mux(start, 0, o_pend + g_rel - o_bdone))
+        m.d.comb += o_pend_next.eq(Mux(start, 0, o_pend + g_rel - o_bdone_r))
         m.d.sync += o_pend.eq(o_pend_next)
-        # o_pend' == 0 with the late events (g_rel, o_bdone) in the last select, not behind the adder
-        m.d.sync += o_pend_z.eq(start | Mux(g_rel == o_bdone, o_pend == 0, o_bdone & (o_pend == 1)))
+        # o_pend' == 0 with the late events (g_rel, o_bdone_r) in the last select, not behind the adder
+        m.d.sync += o_pend_z.eq(start | Mux(g_rel == o_bdone_r, o_pend == 0, o_bdone_r & (o_pend == 1)))
         new_row = Cat(*[l.as_unsigned()[:OUT_LANE_BITS] for l in lanes])
         # the error beat is due (registered: the drain test is a wide AND; nothing else can arrive once
         # drained, and the FIFO is empty then)
@@ -1029,7 +1102,14 @@ class Engine(wiring.Component):
             m.d.sync += f_wa.eq(f_wa + 1)        # O_DEPTH is a power of two
         f_cnt_next = Signal(range(O_DEPTH + 1))
         m.d.comb += f_cnt_next.eq(f_cnt + push - pop)
-        m.d.sync += [f_cnt.eq(f_cnt_next), f_ne.eq(f_cnt_next != 0), caps_room.eq(f_cnt_next <= n_caps)]
+        # the flags of the next count without the adder: constant compares of the current count (no
+        # carry chain), selected by the events
+        inc, dec = Signal(), Signal()
+        m.d.comb += [inc.eq(push & ~pop), dec.eq(pop & ~push)]
+        m.d.sync += [f_cnt.eq(f_cnt_next),
+                     f_ne.eq(Mux(inc, 1, Mux(dec, f_cnt != 1, f_ne))),
+                     caps_room.eq(Mux(inc, le_c(f_cnt, n_caps - 1) if n_caps >= 1 else 0,
+                                      Mux(dec, le_c(f_cnt, n_caps + 1), caps_room)))]
         with m.If(pop):
             m.d.sync += [f_ra.eq(f_ra + 1), o_wp.eq(~o_wp)]
             for k in range(2):

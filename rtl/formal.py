@@ -23,7 +23,7 @@ the design must do. :mod:`macforge.gen.formal` writes them as RTLIL and runs ``s
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth import Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal, signed, unsigned, Value
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import data
 
@@ -420,7 +420,8 @@ def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_re
         y_r = data.View(row, internal(edge, "y_r"))
         base = data.View(row, internal(edge, "base"))
         lb, wrow, cb = internal(edge, "lb"), internal(edge, "wrow"), internal(edge, "cb")
-        mem = edge._named_submodules["acc"][0]
+        acc_mod = edge._named_submodules["acc"][0]
+        mem = getattr(acc_mod, "mem", acc_mod)  # a RegisteredReadMemory (pipelined) holds its Memory
     except (LookupError, KeyError):
         return None
     # histories: h[k] = the value k + 1 advancing cycles ago
@@ -450,9 +451,13 @@ def _ws_lemmas(m, cfg, am, take, first, last, tlast, y_ref, new_ref, accm, wb_re
         for r in range(len(accm)):
             rp = mem.read_port(domain="comb")
             m.d.comb += rp.addr.eq(r)
+            eff = Value.cast(rp.data)
+            if hasattr(acc_mod, "w_en_r"):      # a registered write pending: the row as it will be
+                eff = Mux(acc_mod.w_en_r & (acc_mod.w_addr_r == r), acc_mod.w_data_r, eff)
+            rdat = data.View(row, eff)
             for j in range(C):
                 ha = hist(accm[r][j], D, f"acc{r}_{j}")
-                m.d.comb += Assert(rp.data[j] == ha[D - 1])
+                m.d.comb += Assert(rdat[j] == ha[D - 1])
     hn = [hist(new_ref[j], D, f"new{j}") for j in range(C)]
     if "base" in which:
         for j in range(C):

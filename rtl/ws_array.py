@@ -11,8 +11,12 @@ Dataflow. Activation ``X[m, i]`` enters row ``i`` skewed by ``i`` cycles and mov
 cycle; partial sums move down one PE per cycle, so PE ``(i, j)`` adds its contribution ``i + j`` cycles
 after the slot left the front end. The bottom of column ``j`` (a :class:`~macforge.rtl.mac.WsPost` unit folds
 the slots of one bit-serial product), a de-skew line of ``C-1-j`` registers, then one read-modify-write
-of the accumulator memory (``amaranth.lib.memory``, synchronous read port transparent to the write
-port, address prefetched one cycle ahead).
+of the accumulator memory. With the pipelining option (``ws_pipe``) the memory has registers on every
+side (:class:`~macforge.rtl.bram.RegisteredReadMemory`: registered write, the block RAM's output
+register -- ``DP16KD`` in its 512 x 36 mode with ``REGMODE = "OUTREG"`` on the ``ecp5`` target), the
+read is issued three cycles before the add and the rows of the four beats whose writes it cannot see
+are forwarded; without it, an ``amaranth.lib.memory`` read port transparent to the write port, address
+prefetched one cycle ahead.
 
 Weights. Stream ``w`` carries one weight row ``W[k0+r, n0:n0+C]`` per beat, ``R`` beats per tile, into
 the buffer that is not being computed with; each slot carries the buffer index (``wsel``) with it, so
@@ -39,6 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from macforge.golden.config import ArrayConfig
 from .delay import delayed
+from .bram import RegisteredReadMemory
 from .frontend import connect_runtime, make_frontend, with_precision_port
 from .grid import Netlist
 from .mac import family
@@ -275,9 +280,15 @@ class WsEdge(wiring.Component):
         ]
         w_take = self.w.valid & self.w.ready
         m.d.comb += self.wdat.eq(self.w.payload)
+        # the row being loaded, one-hot (``rsel[b R + i]`` = ``lb == b and wrow == i``, a ring of 2R
+        # flip-flops): each PE row's write enable is then an AND of flip-flops, one LUT before its fanout
+        rsel = Signal(2 * R, init=1, name="rsel")
+        with m.If(w_take):
+            m.d.sync += rsel.eq(Cat(rsel[-1], rsel[:-1]))
         for b in range(2):
+            ok_b = ~full[b] & idle[b]
             for i in range(R):
-                m.d.comb += self.we[b * R + i].eq(w_take & (lb == b) & (wrow == i))
+                m.d.comb += self.we[b * R + i].eq(self.w.valid & en & ok_b & rsel[b * R + i])
         with m.If(w_take):
             with m.If(wrow == R - 1):
                 m.d.sync += [wrow.eq(0), lb.eq(~lb)]
@@ -326,47 +337,72 @@ class WsEdge(wiring.Component):
         m.d.comb += xc.eq(cols[0][1])
         xv = xc.valid
         row_shape = data.ArrayLayout(signed(n), C)
-        # depth >= 2: a one-row memory would have a zero-width address (``[-1:0]`` in Verilog)
-        mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=max(cfg.max_m, 2), init=[])
-        wp = mem.write_port()
-        rd = mem.read_port(transparent_for=(wp,))
-        mrow = Signal(range(max(cfg.max_m, 2)))
-        m_next = Signal(range(max(cfg.max_m, 2)))
+        depth = max(cfg.max_m, 2)   # a one-row memory would have a zero-width address (``[-1:0]`` in Verilog)
+        mrow = Signal(range(depth))
+        m_next = Signal(range(depth))
         with m.If(xv & xc.tlast):
             m.d.comb += m_next.eq(0)
         with m.Elif(xv):
             m.d.comb += m_next.eq(Mux(mrow == cfg.max_m - 1, 0, mrow + 1))
         with m.Else():
             m.d.comb += m_next.eq(mrow)
-        m.d.comb += [rd.addr.eq(m_next), rd.en.eq(en)]
         new = Signal(row_shape)
         o_last = Signal()
         o_data = Signal(row_shape)
         if P:
-            # pipelining option: register the memory's read data with the column results first (the
-            # block RAM's clock-to-out then ends at a flip-flop), add in the next cycle. The row written
-            # in the previous advancing cycle is forwarded (the read of this row was issued before that
-            # write); a write two cycles back is seen through the read port's transparency.
-            y_r = Signal(row_shape)
+            # pipelining option: the accumulator is a block RAM read through its output register and
+            # written from a register (:class:`macforge.rtl.bram.RegisteredReadMemory`; ``DP16KD`` with
+            # ``REGMODE = "OUTREG"`` on the ``ecp5`` target), its read address one LUT behind flip-flops
+            # (``mrow_p1`` = ``mrow + 1`` kept as a register), so no path through the block RAM has more
+            # than one LUT on it. A beat's stages (advancing cycles): ``xc`` (its row is ``mrow``; the
+            # read of that row was issued the cycle before, as ``m_next``), ``c_p`` (column sums ``y_p``;
+            # the read data arrive and go to ``d_r``), ``c_r`` (``base + y_r`` is added and written).
+            # The read sees every write that landed before it: all but those of the four previous
+            # beats (their adds are 1..4 advancing cycles before this one and their registered writes land
+            # a cycle after the add), so those rows are forwarded. ``k1``..``k4`` (registered in the
+            # ``xc`` stage from address compares on flip-flops, the most recent match first) select the
+            # row written by the beat 1..4 places back: ``k2``..``k4`` when ``d_r`` is loaded (from
+            # ``lw1``..``lw3`` then), ``k1`` at the add (``lw1``: the previous beat's row). Every register
+            # and the memory's read pipeline advance with ``en``, so a stall freezes them; a registered
+            # write landing during a stall changes nothing a forward would not (forwarded rows are the
+            # newest).
+            acc = m.submodules.acc = RegisteredReadMemory(len(Value.cast(new)), depth, name="acc", read_en=True,
+                                                          write_reg=True)
+            mrow_p1 = Signal.like(mrow, init=1 % max(cfg.max_m, 1))
+            m.d.comb += [acc.r_addr.eq(Mux(xv, Mux(xc.tlast, 0, mrow_p1), mrow)), acc.r_en.eq(en)]
+            c_p, c_r = Signal(CtlLayout), Signal(CtlLayout)
+            y_p, y_r = Signal(row_shape), Signal(row_shape)
+            a_p, a_r = Signal.like(mrow), Signal.like(mrow)
             d_r = Signal(row_shape)
-            c_r = Signal(CtlLayout)
-            a_r = Signal.like(mrow)
-            lw_d = Signal(row_shape)
-            # fwd: the row in a_r was written in the previous advancing cycle (compared one cycle ahead,
-            # when that write's address and this row's were both known, and registered)
-            fwd = Signal()
+            lw = [Signal(row_shape, name=f"lw{i}") for i in (1, 2, 3)]   # rows written by the adds 1, 2, 3 back
+            h_v = [Signal(name=f"h_v{i}") for i in (1, 2)]      # c_r.valid / a_r, 1 and 2 advancing cycles back
+            h_a = [Signal.like(mrow, name=f"h_a{i}") for i in (1, 2)]
+            k = [Signal(name=f"k{i}") for i in (1, 2, 3, 4)]
+            k1_d = Signal()
+            hit = [c_p.valid & (a_p == mrow), c_r.valid & (a_r == mrow),
+                   h_v[0] & (h_a[0] == mrow), h_v[1] & (h_a[1] == mrow)]
             base = Signal(row_shape)
             with m.If(en):
-                m.d.sync += [y_r.eq(Cat(*[y for y, _ in cols])), d_r.eq(rd.data), c_r.eq(xc), a_r.eq(mrow),
-                             fwd.eq(c_r.valid & (a_r == mrow))]
-            m.d.comb += base.eq(Mux(fwd, lw_d, d_r))
+                m.d.sync += [c_p.eq(xc), y_p.eq(Cat(*[y for y, _ in cols])), a_p.eq(mrow),
+                             *[k[i].eq(hit[i] & ~Cat(*hit[:i]).any() if i else hit[0]) for i in range(4)],
+                             d_r.eq(Mux(k[1], lw[0], Mux(k[2], lw[1], Mux(k[3], lw[2], acc.r_data)))), k1_d.eq(k[0]),
+                             c_r.eq(c_p), y_r.eq(y_p), a_r.eq(a_p),
+                             h_v[0].eq(c_r.valid), h_a[0].eq(a_r), h_v[1].eq(h_v[0]), h_a[1].eq(h_a[0])]
+            m.d.comb += base.eq(Mux(k1_d, lw[0], d_r))
             for j in range(C):
                 m.d.comb += new[j].eq(Mux(c_r.first, 0, base[j]) + y_r[j])
-            m.d.comb += [wp.addr.eq(a_r), wp.data.eq(new), wp.en.eq(en & c_r.valid)]
+            m.d.comb += [acc.w_addr.eq(a_r), acc.w_data.eq(new), acc.w_en.eq(en & c_r.valid)]
             with m.If(en):
-                m.d.sync += [mrow.eq(m_next), lw_d.eq(new),
+                m.d.sync += [mrow.eq(m_next), lw[0].eq(new), lw[1].eq(lw[0]), lw[2].eq(lw[1]),
                              o_valid.eq(c_r.valid & c_r.last), o_data.eq(new), o_last.eq(c_r.tlast)]
+                with m.If(xv):
+                    m.d.sync += mrow_p1.eq(Mux(xc.tlast, 1 % max(cfg.max_m, 1),
+                                               Mux(mrow_p1 == cfg.max_m - 1, 0, mrow_p1 + 1)))
         else:
+            mem = m.submodules.acc = memory.Memory(shape=row_shape, depth=depth, init=[])
+            wp = mem.write_port()
+            rd = mem.read_port(transparent_for=(wp,))
+            m.d.comb += [rd.addr.eq(m_next), rd.en.eq(en)]
             for j, (y, _) in enumerate(cols):
                 m.d.comb += new[j].eq(Mux(xc.first, 0, rd.data[j]) + y)
             m.d.comb += [wp.addr.eq(mrow), wp.data.eq(new), wp.en.eq(en & xv)]

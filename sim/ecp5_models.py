@@ -72,8 +72,12 @@ def _cat(prefix: str, n: int) -> str:
 
 DP16KD_MODEL = f"""\
 // Simulation model of the Lattice ECP5 DP16KD, only the mode macforge instantiates (macforge.sim.ecp5_models):
-// port A writes, port B reads, both in the same data width (1, 2, 4, 9 or 18), chip selects unused,
-// port B's output register optional (REGMODE_B = "OUTREG": read data one cycle later, enabled by OCEB).
+// port A writes, port B reads, both in the same data width (1, 2, 4, 9, 18 or 36), chip selects unused,
+// port B's read enabled by CEB, its output register optional (REGMODE_B = "OUTREG": read data one cycle
+// later, enabled by OCEB). 18 bits: ADA[1:0] are byte enables; 36 bits (simple dual port): the word is
+// {{DIB, DIA}} / {{DOB, DOA}}, ADA[3:0] are the four byte enables, the address is ADA/ADB[13:5], and the
+// low half leaves through port A's output register (REGMODE_A = REGMODE_B, enabled by OCEA).
+// A read of the address written in the same cycle returns the old word.
 /* verilator lint_off UNUSEDPARAM */
 /* verilator lint_off UNUSEDSIGNAL */
 module DP16KD #(
@@ -88,28 +92,39 @@ module DP16KD #(
     output {_pins("DOB", 18)}
 );
     localparam W = DATA_WIDTH_A;
-    localparam SH = (W == 1) ? 0 : (W == 2) ? 1 : (W == 4) ? 2 : (W == 9) ? 3 : 4;
+    localparam SH = (W == 1) ? 0 : (W == 2) ? 1 : (W == 4) ? 2 : (W == 9) ? 3 : (W == 18) ? 4 : 5;
     generate
-        if (DATA_WIDTH_A != DATA_WIDTH_B || !(W == 1 || W == 2 || W == 4 || W == 9 || W == 18)
-            || REGMODE_A != "NOREG" || !(REGMODE_B == "NOREG" || REGMODE_B == "OUTREG")
+        if (DATA_WIDTH_A != DATA_WIDTH_B || !(W == 1 || W == 2 || W == 4 || W == 9 || W == 18 || W == 36)
+            || !(REGMODE_B == "NOREG" || REGMODE_B == "OUTREG")
+            || (W == 36 ? REGMODE_A != REGMODE_B : REGMODE_A != "NOREG")
             || CSDECODE_A != "0b000" || CSDECODE_B != "0b000")
             $error("DP16KD model: only equal port widths, port A writing, port B reading are modelled");
     endgenerate
-    wire [17:0] dia = {{{_cat("DIA", 18)}}};
+    wire [35:0] di = {{{_cat("DIB", 18)}, {_cat("DIA", 18)}}};
     wire [13:0] ada = {{{_cat("ADA", 14)}}};
     wire [13:0] adb = {{{_cat("ADB", 14)}}};
+    // byte enables: 36 bits ADA[3:0], 18 bits ADA[1:0], narrower modes none
+    wire [3:0] be = (W == 36) ? ada[3:0] : (W == 18) ? {{2'b00, ada[1:0]}} : 4'b0001;
     reg [W-1:0] mem [0:(16384 >> SH) - 1];
-    reg [W-1:0] rd = 0, rq = 0;
+    reg [W-1:0] rd = 0, rq = 0;     // read latch; output register (36 bits: low half OCEA, high half OCEB)
     integer i;
     initial for (i = 0; i < (16384 >> SH); i = i + 1) mem[i] = 0;
-    always @(posedge CLKA) if (CEA && WEA) mem[ada >> SH] <= dia[W-1:0];
-    always @(posedge CLKB) begin
-        if (CEB) rd <= mem[adb >> SH];
-        if (OCEB) rq <= rd;
+    always @(posedge CLKA) if (CEA && WEA) begin
+        for (i = 0; i < W; i = i + 1)
+            if (W < 18 || be[i / 9]) mem[ada >> SH][i] <= di[i];
     end
-    wire [17:0] dob = {{{{(18 - W){{1'b0}}}}, (REGMODE_B == "OUTREG") ? rq : rd}};
-    assign {{{_cat("DOB", 18)}}} = dob;
-    assign {{{_cat("DOA", 18)}}} = 18'd0;
+    always @(posedge CLKB) if (CEB) rd <= mem[adb >> SH];
+    generate
+        if (W == 36) begin : g36
+            always @(posedge CLKA) if (OCEA) rq[17:0] <= rd[17:0];
+            always @(posedge CLKB) if (OCEB) rq[35:18] <= rd[35:18];
+        end else begin : gn
+            always @(posedge CLKB) if (OCEB) rq <= rd;
+        end
+    endgenerate
+    wire [35:0] dout = 36'((REGMODE_B == "OUTREG") ? rq : rd);     // zero-extended
+    assign {{{_cat("DOB", 18)}}} = (W == 36) ? dout[35:18] : dout[17:0];
+    assign {{{_cat("DOA", 18)}}} = (W == 36) ? dout[17:0] : 18'd0;
 endmodule
 /* verilator lint_on UNUSEDSIGNAL */
 /* verilator lint_on UNUSEDPARAM */

@@ -15,7 +15,7 @@ from macforge.golden.config import ArrayConfig
 from macforge.rtl.dsp import Target, target
 from macforge.rtl.verilog import to_verilog
 from macforge.sim import runner
-from macforge.sim.ecp5_models import MULT18X18D_MODEL
+from macforge.sim.ecp5_models import ECP5_MODELS
 
 from array_jobs import stress_jobs, sweep_jobs
 
@@ -47,7 +47,7 @@ def test_ecp5_netlist_instantiates_registered_dsps(dataflow):
 def test_ecp5_netlist_simulates_like_generic(dataflow, seed, request):
     cfg = ArrayConfig(rows=3, cols=2, dataflow=dataflow, mac="parallel", max_k=64, max_m=16)
     print(f"MACFORGE_SEED={seed} config={cfg} target=ecp5")
-    model = runner.build(MULT18X18D_MODEL + ecp5_verilog(cfg), cfg.top_name)
+    model = runner.build(ECP5_MODELS + ecp5_verilog(cfg), cfg.top_name)
     jobs = sweep_jobs(cfg, ks=[1, 3, 4, 17, 64]) + stress_jobs(cfg)
     jobs = [{k: v for k, v in j.items() if v is not None} for j in jobs]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[-80:]
