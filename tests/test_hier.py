@@ -97,4 +97,4 @@ def test_zero_meminit_fast_path_writes_the_same_text(monkeypatch):
     monkeypatch.setattr(hier, "_fast_zero_meminit", contextlib.nullcontext)
     slow = to_verilog(cfg)
     assert fast == slow
-    assert "    acc[4] = 72'h" + "0" * 18 + ";\n" in fast           # the zero init is still written
+    assert "    mem[4] = 72'h" + "0" * 18 + ";\n" in fast           # the zero init is still written (the accumulator's RegisteredReadMemory)
