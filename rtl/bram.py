@@ -84,6 +84,7 @@ class RegisteredReadMemory(Elaboratable):
             m.d.sync += [we.eq(self.w_en), wa.eq(self.w_addr), wd.eq(self.w_data)]
         ra = self.r_addr
         if uses_ecp5_dsp(platform) and self.depth <= DP16KD_MODES[0][1]:
+            self.mem._MustUse__silence = True      # the generic target's memory is not used here
             self._dp16kd(m, we, wa, wd, ra)
             return m
         mem = m.submodules.mem = self.mem
