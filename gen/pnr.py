@@ -327,7 +327,8 @@ def pnr_dir(out_dir, *, family: str = "ecp5", device: str | None = None, speed: 
         log = f"{tag}_s{seed}.log"
         args = base + ["--seed", str(seed), "--report", rep, "--log", log, "--quiet"]
         marker = d / f"{tag}_s{seed}.args.json"
-        stamp = {"args": args, "synth_key": key}
+        # the clock constraint lives in the LPF/PCF file, not in the arguments: it is part of the stamp
+        stamp = {"args": args, "synth_key": key, "constraints": (d / cons).read_text()}
         t1 = time.perf_counter()
         if (reuse and marker.is_file() and (d / rep).is_file()
                 and json.loads(marker.read_text()) == stamp):

@@ -17,8 +17,9 @@ primitives instantiated directly, port A writes and port B reads with ``REGMODE_
 in the widest data width whose depth holds the buffer (the fewest blocks) (16384 x 1, 8192 x 2, 4096 x 4,
 2048 x 9, 1024 x 18 or 512 x 36, the last in the block's simple dual-port mode: ``DIA``/``DIB`` carry
 the low/high 18 bits of the written word, ``ADA[3:0]`` its four byte enables, ``DOA``/``DOB`` the read
-word, each half through its own port's output register, so ``REGMODE_A`` is ``"OUTREG"`` too), ``ceil(width / w)`` blocks side by side. Same cycle-level behaviour on both targets; the
-behavioural model of the primitive for simulation is :data:`macforge.sim.ecp5_models.DP16KD_MODEL`.
+word, each half through its own port's output register, so ``REGMODE_A`` is ``"OUTREG"`` too),
+``ceil(width / w)`` blocks side by side. Same cycle-level behaviour on both targets; the behavioural
+model of the primitive for simulation is :data:`macforge.sim.ecp5_models.DP16KD_MODEL`.
 
 Read enable (``read_en=True``): ``r_en`` freezes the read pipeline -- the memory's read and the output
 register both advance only in cycles with ``r_en = 1`` (``CEB`` and ``OCEB`` on the ``DP16KD``), so
@@ -132,6 +133,7 @@ class RegisteredReadMemory(Elaboratable):
                 p_DATA_WIDTH_A=w, p_DATA_WIDTH_B=w, p_REGMODE_A="OUTREG" if w == 36 else "NOREG", p_REGMODE_B="OUTREG",
                 p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_GSR="DISABLED",
-                i_CLKA=ClockSignal("sync"), i_CEA=Const(1), i_OCEA=self.r_en if w == 36 else Const(1), i_WEA=we, i_RSTA=Const(0),
+                i_CLKA=ClockSignal("sync"), i_CEA=Const(1), i_OCEA=self.r_en if w == 36 else Const(1), i_WEA=we,
+                i_RSTA=Const(0),
                 i_CLKB=ClockSignal("sync"), i_CEB=self.r_en, i_OCEB=self.r_en, i_WEB=Const(0), i_RSTB=Const(0),
                 **ports)

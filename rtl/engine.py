@@ -62,8 +62,10 @@ Timing of the control (for Fmax): every loop of the parser, the issue generators
 a down-counter with a registered ``last`` flag (``Loop``, ``Rows``: the next flag is a constant compare
 of the counter, computed when the loop advances), blocks in flight are small occupancy counters
 (``a_occ = loaded - released``, ``h_occ``, ``o_pend``), the job constants derived from M, K, N are
-registered in cycle 1 of a job (first used in cycle 2), the parameter check's field tests are registered in
-their unpacker as the beats arrive (``Unpacker.checks``) and the lane masks are registered; no decision compares wide counters.
+registered in cycle 1 of a job (first used in cycle 2), the parameter check's field tests are
+registered in their unpacker as the beats arrive (``Unpacker.checks``) and the lane masks are
+registered; no decision compares wide counters. The parser's state is one-hot flip-flops (``in_st``),
+and the sections' ends are flip-flops kept with the loop counters (``w_end_r``, ``a_end_r``, ``a_fin_r``).
 The unpackers' wide registers load on their registered state, not on ``s_axis_tvalid``; the buffer
 writes (and the WS K-padding flag) are registered before the block RAMs; the parameter check does not
 hold back the parameter unpacker (after a bad word, the rest of the packet is discarded either way).

@@ -86,6 +86,18 @@ def test_pnr_2x2_array_ecp5(tmp_path):
     rep = json.loads((out / r["runs"][0]["report"]).read_text())   # the figure is the report's
     assert min(v["achieved"] for v in rep["fmax"].values()) == pytest.approx(r["fmax_best_mhz"], abs=1e-3)
     assert r["critical_path"]["delay_ns"] > 0 and r["critical_path"]["steps"] >= 2
+    assert r["command"].endswith("--seeds 1")
+    # --reuse: the seed's marker matches (same netlist, same arguments), so nothing is placed again; a
+    # new clock target changes the arguments, so that seed is placed anew
+    before = (out / r["runs"][0]["report"]).stat().st_mtime_ns
+    assert main(["pnr", str(out), "--speed", "8", "--reuse"]) == 0
+    r2 = json.loads((out / "pnr.json").read_text())
+    assert (out / r["runs"][0]["report"]).stat().st_mtime_ns == before
+    assert r2["fmax_best_mhz"] == r["fmax_best_mhz"] and r2["runs"][0]["pnr_s"] < 1
+    assert main(["pnr", str(out), "--speed", "8", "--reuse", "--target-mhz", "200"]) == 0
+    r3 = json.loads((out / "pnr.json").read_text())
+    assert (out / r["runs"][0]["report"]).stat().st_mtime_ns != before
+    assert r3["target_mhz"] == 200 and r3["command"].endswith("--seeds 1 --target-mhz 200")
 
 
 def test_pnr_cli_errors(tmp_path, capsys):
